@@ -1,0 +1,61 @@
+"""Multimodal Studio: one tab per classic multimodal task, all served by one shared core.
+
+``python app.py`` serves on 127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change it).
+This file only assembles the tabs; each lives in ``multimodal_core/ui/``. Importing it loads no
+model weights: models are loaded on first use by the shared core.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.ui import TAB_MODULES
+
+HEADER = """# Multimodal Studio
+Classic multimodal learning, live: systems that match, translate and point across **images**,
+**text** and **sound**. Each tab runs a model built and trained in this project on a synthetic
+world of emoji scenes, sounds and voices (it works offline); where the machine is online you can
+switch a tab to an established pretrained model instead."""
+
+THEME = gr.themes.Soft()  # built-in theme with system fonts: no web fonts to fetch
+
+
+def build_app() -> gr.Blocks:
+    """The Blocks app with every registered tab; nothing is loaded until a request needs it."""
+    settings = get_settings()
+    with gr.Blocks(title="Multimodal Studio") as demo:
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            for name in TAB_MODULES:
+                tab = importlib.import_module(f"multimodal_core.ui.{name}")
+                with gr.Tab(tab.TITLE, id=name):
+                    tab.build_tab()
+    demo.queue(default_concurrency_limit=settings.concurrency)
+    return demo
+
+
+def launch_options() -> dict:
+    """Keyword arguments of ``launch`` that come from the settings."""
+    settings = get_settings()
+    return {
+        "max_file_size": f"{settings.max_upload_mb:g}mb",
+        "allowed_paths": [str(settings.examples_dir)],
+        "theme": THEME,
+        "footer_links": ["api", "gradio", "settings"],
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from multimodal_core import audio
+
+    audio.warm_up()  # librosa's first call compiles for ~15 s; pay it while nobody waits
+    build_app().launch(**launch_options())
+
+
+if __name__ == "__main__":
+    main()

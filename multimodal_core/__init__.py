@@ -1,0 +1,3 @@
+"""Multimodal Studio: the shared core behind every tab of the app (see DESIGN.md)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,191 @@
+"""Audio representations of the lecture: STFT, log-mel and MFCC features, and their pictures.
+
+The transforms run in torch (batched, on any device); the mel filter bank and the DCT come from
+librosa. librosa compiles with numba on its first call in a fresh environment (about 15 s), so it
+is imported lazily and :func:`warm_up` can pay that cost in a background thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+DB_FLOOR = -100.0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """STFT and mel parameters shared by the models that listen."""
+
+    sample_rate: int = 16_000  # speech and the world's sounds live below 8 kHz
+    n_fft: int = 512  # 32 ms windows at 16 kHz
+    hop_length: int = 160  # 10 ms hops, the usual frame rate for speech features
+    n_mels: int = 64  # enough resolution for pitch-dependent timbre, small for CNNs
+    fmin: float = 20.0
+    fmax: float | None = None  # None: half the sample rate
+
+    def __post_init__(self) -> None:
+        if self.hop_length <= 0 or self.n_fft <= 0 or self.n_mels <= 0:
+            raise ValueError("n_fft, hop_length and n_mels must be positive")
+        if self.hop_length > self.n_fft:
+            raise ValueError("hop_length larger than n_fft would skip samples")
+
+
+@lru_cache(maxsize=16)
+def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular filters, from librosa."""
+    import librosa
+
+    bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return torch.from_numpy(bank.astype(np.float32))
+
+
+def _as_batch(samples: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, bool]:
+    waves = torch.as_tensor(samples, dtype=torch.float32)
+    single = waves.ndim == 1
+    return (waves[None] if single else waves), single
+
+
+def power_spectrogram(samples: np.ndarray | torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """|STFT|^2 with a Hann window: (F, T) for one clip or (B, F, T) for a batch."""
+    waves, single = _as_batch(samples)
+    window = torch.hann_window(n_fft, device=waves.device)
+    spec = torch.stft(waves, n_fft, hop_length, window=window, center=True, return_complex=True)
+    power = spec.abs().pow(2)  # (B, n_fft // 2 + 1, T)
+    return power[0] if single else power
+
+
+def to_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
+    """Power to decibels relative to the loudest bin, floored ``top_db`` below it."""
+    db = 10.0 * torch.log10(power.clamp_min(1e-10))
+    peak = db.amax(dim=(-2, -1), keepdim=True)
+    return torch.maximum(db, peak - top_db)
+
+
+def log_mel(samples: np.ndarray | torch.Tensor, config: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+    """Log-mel spectrogram in dB: (n_mels, T) for one clip, (B, n_mels, T) for a batch."""
+    power = power_spectrogram(samples, config.n_fft, config.hop_length)
+    bank = mel_filter_bank(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    mel = torch.matmul(bank.to(power.device), power)  # (..., n_mels, T)
+    return to_db(mel)
+
+
+def mfcc(log_mel_db: torch.Tensor | np.ndarray, n_mfcc: int = 13) -> np.ndarray:
+    """MFCCs (n_mfcc, T) from a log-mel spectrogram in dB (type-II orthonormal DCT, librosa)."""
+    import librosa
+
+    return librosa.feature.mfcc(S=np.asarray(log_mel_db, dtype=np.float32), n_mfcc=n_mfcc)
+
+
+@dataclass(frozen=True)
+class Loudness:
+    rms_dbfs: float
+    peak_dbfs: float
+
+
+def loudness(samples: np.ndarray) -> Loudness:
+    """RMS and peak level in dB relative to full scale."""
+    if len(samples) == 0:
+        return Loudness(DB_FLOOR, DB_FLOOR)
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    peak = float(np.abs(samples).max())
+    return Loudness(_amplitude_db(rms), _amplitude_db(peak))
+
+
+def _amplitude_db(value: float) -> float:
+    return max(DB_FLOOR, 20.0 * float(np.log10(max(value, 1e-12))))
+
+
+def _figure_to_array(figure) -> np.ndarray:
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return pixels
+
+
+def _new_figure(title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    axes.set_title(title, fontsize=10)
+    return figure, axes
+
+
+def waveform_image(samples: np.ndarray, sample_rate: int, title: str = "Waveform") -> np.ndarray:
+    """A plot of amplitude against seconds, as an RGB uint8 array."""
+    figure, axes = _new_figure(title)
+    step = max(1, len(samples) // 20_000)  # plotting every sample of a long clip is slow
+    times = np.arange(0, len(samples), step) / sample_rate
+    axes.plot(times, samples[::step], linewidth=0.6, color="#1f5fa8")
+    axes.set_xlim(0, max(len(samples) / sample_rate, 1e-3))
+    axes.set_ylim(-1.05, 1.05)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("amplitude")
+    return _figure_to_array(figure)
+
+
+def spectrogram_image(
+    values: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    hop_length: int,
+    title: str,
+    scale: str = "linear",
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    unit: str = "dB",
+) -> np.ndarray:
+    """A (rows, T) matrix drawn against time in seconds.
+
+    ``scale`` says what the rows are: ``linear`` STFT bins (axis in Hz), ``mel`` bands (axis in Hz
+    at the band centres) or ``coefficient`` (MFCC index).
+    """
+    import librosa
+
+    values = np.asarray(values, dtype=np.float32)
+    figure, axes = _new_figure(title)
+    seconds = values.shape[1] * hop_length / sample_rate
+    top = fmax or sample_rate / 2
+    extent = (0.0, seconds, 0.0, top if scale != "coefficient" else values.shape[0])
+    if scale == "coefficient":
+        # Coefficient 0 (overall level) dwarfs the others: scale the colours to the rest.
+        rest = values[1:] if values.shape[0] > 1 else values
+        limit = float(np.percentile(np.abs(rest), 98)) or 1.0
+        image = axes.imshow(
+            values, origin="lower", aspect="auto", extent=extent, cmap="coolwarm",
+            vmin=-limit, vmax=limit,
+        )
+    else:
+        image = axes.imshow(values, origin="lower", aspect="auto", extent=extent, cmap="magma")
+    axes.set_xlabel("time (s)")
+    if scale == "mel":
+        # Rows are evenly spaced in mel: label a few rows with their centre frequency in Hz.
+        centres = librosa.mel_frequencies(n_mels=values.shape[0], fmin=fmin, fmax=top)
+        rows = np.linspace(0, values.shape[0] - 1, 6).round().astype(int)
+        axes.set_yticks(rows / values.shape[0] * top, [f"{centres[r]:.0f}" for r in rows])
+        axes.set_ylabel("frequency (Hz, mel scale)")
+    elif scale == "coefficient":
+        axes.set_ylabel("MFCC index")
+    else:
+        axes.set_ylabel("frequency (Hz)")
+    figure.colorbar(image, ax=axes, label=unit, pad=0.01)
+    return _figure_to_array(figure)
+
+
+def warm_up() -> threading.Thread:
+    """Compile librosa's numba code in the background so the first request does not wait."""
+
+    def run() -> None:
+        mfcc(log_mel(np.zeros(1600, dtype=np.float32)).numpy())
+
+    thread = threading.Thread(target=run, name="librosa-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,1 @@
+"""Adapters to pretrained Hub models (transformers, diffusers), imported lazily."""

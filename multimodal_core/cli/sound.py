@@ -1,0 +1,32 @@
+"""``sound FILE``: the facts of a recording, and optionally its pictures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from PIL import Image
+
+from multimodal_core.cli import emit
+from multimodal_core.tasks import sound
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sound", help="analyse a recording (waveform, STFT, mel, MFCC)")
+    parser.add_argument("audio", help="a recording: WAV, MP3, FLAC, OGG, M4A ...")
+    parser.add_argument("--out", type=Path, help="folder to write the four pictures into")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    analysis = sound.analyse_sound(args.audio)
+    result = analysis.to_dict()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in ("waveform", "stft", "mel", "mfcc"):
+            path = args.out / f"{name}.png"
+            Image.fromarray(getattr(analysis, name)).save(path)
+            result[f"{name}_png"] = str(path)
+    emit(result, sound.describe(analysis.facts).replace("**", ""), args.json)
+    return 0

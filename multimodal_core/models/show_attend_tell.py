@@ -1,0 +1,396 @@
+"""Show, Attend and Tell: a CNN encoder and an LSTM decoder with soft attention.
+
+Implements Xu et al. 2015, "Show, Attend and Tell: Neural Image Caption Generation with Visual
+Attention" (arXiv:1502.03044): soft (additive, Bahdanau-style) attention over a grid of region
+features, the gating scalar beta that scales the context vector, the deep output layer, hidden
+and cell states initialised from the mean region feature, and the doubly stochastic attention
+regulariser lambda * sum_i (1 - sum_t alpha_ti)^2.
+
+What differs from the paper, and why:
+- The encoder is a small CNN trained from scratch (nothing can be downloaded here) instead of a
+  pretrained VGG; the synthetic world is simple enough for it.
+- Two coordinate channels (x, y in [-1, 1]) are appended to the region features before the
+  projection, so words about position ("on the left", "above") can read where a region is.
+- The regulariser is averaged over regions and images (as in the popular PyTorch tutorial),
+  not summed, so its weight does not depend on the grid size.
+
+The public step API (:meth:`ShowAttendTell.encode`, :meth:`~ShowAttendTell.init_state`,
+:meth:`~ShowAttendTell.step`) is what ``multimodal_core.decoding`` drives for greedy and beam
+search; ``forward`` runs the same step with teacher forcing for training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+VOCAB_NAME = "vocab.json"
+
+PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
+SPECIAL_TOKENS = (PAD, START, END, UNK)  # ids 0, 1, 2, 3 in every vocabulary
+
+
+@dataclass
+class ShowAttendTellConfig:
+    """Hyperparameters of :class:`ShowAttendTell`.
+
+    Args:
+        vocab_size (int): number of tokens, the four special tokens included.
+        pad_id, start_id, end_id, unk_id (int, defaults to 0, 1, 2, 3): ids of the special tokens.
+        image_size (int, defaults to 96): side of the square RGB input in pixels.
+        encoder_channels (tuple[int, ...], defaults to (32, 64, 128)): channels of the encoder
+            stages; each stage halves the resolution, so the grid side is
+            ``image_size / 2 ** len(encoder_channels)``.
+        encoder_dim (int, defaults to 128): size of one region feature after projection.
+        embed_dim (int, defaults to 64): word embedding size (also the deep-output size).
+        attention_dim (int, defaults to 128): hidden size of the additive attention.
+        decoder_dim (int, defaults to 256): LSTM hidden size.
+        dropout (float, defaults to 0.3): dropout before the output layer.
+        doubly_stochastic_weight (float, defaults to 1.0): lambda of the attention regulariser.
+        max_length (int, defaults to 24): default decoding limit in tokens, <end> included.
+    """
+
+    vocab_size: int
+    pad_id: int = 0  # the Vocabulary class puts the special tokens first
+    start_id: int = 1
+    end_id: int = 2
+    unk_id: int = 3
+    image_size: int = 96  # the world renders at 96-128 px; 96 trains about 1.8x faster
+    encoder_channels: tuple[int, ...] = (32, 64, 128)  # 3 halvings: 96 px -> 12 x 12 regions
+    encoder_dim: int = 128  # enough for ~30 object classes and backgrounds
+    embed_dim: int = 64  # the world's vocabulary is under 200 words
+    attention_dim: int = 128  # the paper ties it to the feature size; small grids need less
+    decoder_dim: int = 256  # the prototype's size: learns the grammar in minutes on a CPU
+    dropout: float = 0.3  # mild: fresh scenes every step already regularise
+    doubly_stochastic_weight: float = 1.0  # the paper's lambda (tutorial scaling, see docstring)
+    max_length: int = 24  # longest world caption is well under 20 tokens
+
+    def __post_init__(self) -> None:
+        self.encoder_channels = tuple(int(c) for c in self.encoder_channels)  # JSON gives lists
+        specials = (self.pad_id, self.start_id, self.end_id, self.unk_id)
+        if self.vocab_size < len(SPECIAL_TOKENS) + 1:
+            raise ValueError(f"vocab_size must be at least 5 (4 special tokens + a word), got {self.vocab_size}")
+        if len(set(specials)) != 4 or not all(0 <= i < self.vocab_size for i in specials):
+            raise ValueError(f"special token ids must be distinct and < vocab_size, got {specials}")
+        if not self.encoder_channels or any(c <= 0 for c in self.encoder_channels):
+            raise ValueError(f"encoder_channels must be positive, got {self.encoder_channels}")
+        if self.image_size % (2 ** len(self.encoder_channels)) != 0:
+            raise ValueError(
+                f"image_size ({self.image_size}) must be divisible by 2 ** len(encoder_channels) "
+                f"({2 ** len(self.encoder_channels)})"
+            )
+        for name in ("encoder_dim", "embed_dim", "attention_dim", "decoder_dim", "max_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.doubly_stochastic_weight < 0:
+            raise ValueError(f"doubly_stochastic_weight must be >= 0, got {self.doubly_stochastic_weight}")
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the region grid the decoder attends over."""
+        return self.image_size // 2 ** len(self.encoder_channels)
+
+    @property
+    def num_regions(self) -> int:
+        return self.grid_size**2
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ShowAttendTellConfig:
+        """Strict: an unknown key is an error, never silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown ShowAttendTellConfig keys: {unknown}")
+        return cls(**values)
+
+
+class Vocabulary:
+    """Words <-> ids; the four special tokens come first (ids 0-3)."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        words = list(words)
+        if tuple(words[:4]) != SPECIAL_TOKENS:
+            raise ValueError(f"a vocabulary must start with {SPECIAL_TOKENS}")
+        if len(set(words)) != len(words):
+            raise ValueError("a vocabulary must not repeat a word")
+        self.words = words
+        self.index = {w: i for i, w in enumerate(words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @staticmethod
+    def tokenize(sentence: str) -> list[str]:
+        """Lower-case words; punctuation is dropped (the world's captions end with no stop)."""
+        return re.findall(r"[a-z0-9']+", sentence.lower())
+
+    @classmethod
+    def build(cls, sentences: Iterable[str], min_count: int = 1) -> Vocabulary:
+        """Every word seen at least ``min_count`` times, sorted so the ids are reproducible."""
+        counts: dict[str, int] = {}
+        for sentence in sentences:
+            for word in cls.tokenize(sentence):
+                counts[word] = counts.get(word, 0) + 1
+        kept = sorted(w for w, n in counts.items() if n >= min_count and w not in SPECIAL_TOKENS)
+        return cls([*SPECIAL_TOKENS, *kept])
+
+    def encode(self, sentence: str, max_length: int | None = None) -> list[int]:
+        """<start> w1 ... wn <end>, words cut so that at most ``max_length`` follow <start>."""
+        ids = [self.index.get(w, self.index[UNK]) for w in self.tokenize(sentence)]
+        if max_length is not None:
+            ids = ids[: max_length - 1]
+        return [self.index[START], *ids, self.index[END]]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        """Words of ``ids``, stopping at <end> and skipping <start>/<pad>."""
+        out = []
+        for i in ids:
+            word = self.words[int(i)]
+            if word == END:
+                break
+            if word not in (START, PAD):
+                out.append(word)
+        return out
+
+    def save(self, directory: str | os.PathLike) -> None:
+        path = Path(directory) / VOCAB_NAME
+        path.write_text(json.dumps({"words": self.words}, indent=0) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str | os.PathLike) -> Vocabulary:
+        """Read vocab.json from a checkpoint folder or a Hub repository."""
+        file = _resolve_file(path_or_repo, VOCAB_NAME)
+        return cls(json.loads(Path(file).read_text(encoding="utf-8"))["words"])
+
+
+def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
+    """A local checkpoint file, or the same file downloaded from a Hub repository."""
+    if Path(path_or_repo).is_dir():
+        path = Path(path_or_repo) / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        return str(path)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(str(path_or_repo), filename)
+
+
+@dataclass
+class EncoderMemory:
+    """What the decoder attends over, computed once per image.
+
+    features: (R, N, encoder_dim) region features; keys: (R, N, attention_dim) their attention
+    projections, precomputed so each decoding step only projects the hidden state.
+    """
+
+    features: torch.Tensor
+    keys: torch.Tensor
+
+    def repeat_interleave(self, k: int) -> EncoderMemory:
+        """Each image's memory k times in a row: rows b*k .. b*k+k-1 belong to image b."""
+        return EncoderMemory(self.features.repeat_interleave(k, 0), self.keys.repeat_interleave(k, 0))
+
+
+@dataclass
+class DecoderState:
+    """LSTM state, one row per sequence being decoded: h, c (R, decoder_dim)."""
+
+    h: torch.Tensor
+    c: torch.Tensor
+
+    def index_select(self, rows: torch.Tensor) -> DecoderState:
+        """The states of ``rows`` (beam search reorders them every step)."""
+        return DecoderState(self.h.index_select(0, rows), self.c.index_select(0, rows))
+
+
+@dataclass
+class StepOutput:
+    """One decoding step: logits (R, V), the new state, attention weights alpha (R, N)."""
+
+    logits: torch.Tensor
+    state: DecoderState
+    attention: torch.Tensor
+
+
+@dataclass
+class CaptionerOutput:
+    """Teacher-forced pass: logits (B, T, V), attention (B, T, N), loss (scalar)."""
+
+    logits: torch.Tensor
+    attention: torch.Tensor
+    loss: torch.Tensor
+    cross_entropy: torch.Tensor
+
+
+def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class Encoder(nn.Module):
+    """A small CNN to a grid of region features, with coordinate channels."""
+
+    def __init__(self, config: ShowAttendTellConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c_out in config.encoder_channels:  # each stage: stride-2 conv, then a 3x3 conv
+            layers += _conv_bn_relu(c_in, c_out, 2) + _conv_bn_relu(c_out, c_out, 1)
+            c_in = c_out
+        self.cnn = nn.Sequential(*layers)
+        self.project = nn.Conv2d(c_in + 2, config.encoder_dim, 1)
+        g = config.grid_size
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, g), torch.linspace(-1, 1, g), indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, g, g)
+        self.image_size = config.image_size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) in [0, 1] -> region features (B, N, encoder_dim)."""
+        if images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.image_size,) * 2:
+            raise ValueError(
+                f"expected images of shape (B, 3, {self.image_size}, {self.image_size}), "
+                f"got {tuple(images.shape)}"
+            )
+        x = self.cnn(images * 2.0 - 1.0)  # (B, C, g, g)
+        coords = self.coords.to(x.dtype).expand(x.shape[0], -1, -1, -1)
+        x = F.relu(self.project(torch.cat([x, coords], 1)))  # (B, D, g, g)
+        return x.flatten(2).transpose(1, 2)  # (B, N, D)
+
+
+class Attention(nn.Module):
+    """Additive attention: alpha = softmax(w^T tanh(W_e e_i + W_h h))."""
+
+    def __init__(self, config: ShowAttendTellConfig) -> None:
+        super().__init__()
+        self.encoder_proj = nn.Linear(config.encoder_dim, config.attention_dim)
+        self.decoder_proj = nn.Linear(config.decoder_dim, config.attention_dim)
+        self.score = nn.Linear(config.attention_dim, 1)
+
+    def forward(self, memory: EncoderMemory, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> context (R, encoder_dim), alpha (R, N)."""
+        energy = torch.tanh(memory.keys + self.decoder_proj(h)[:, None, :])  # (R, N, A)
+        alpha = torch.softmax(self.score(energy).squeeze(-1), dim=-1)  # (R, N)
+        context = torch.bmm(alpha[:, None, :], memory.features).squeeze(1)  # (R, D)
+        return context, alpha
+
+
+class Decoder(nn.Module):
+    """LSTM decoder with the gating scalar beta and the paper's deep output layer."""
+
+    def __init__(self, config: ShowAttendTellConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
+        self.attention = Attention(config)
+        self.init_h = nn.Linear(config.encoder_dim, config.decoder_dim)
+        self.init_c = nn.Linear(config.encoder_dim, config.decoder_dim)
+        self.gate = nn.Linear(config.decoder_dim, 1)  # beta = sigmoid(f_beta(h_{t-1}))
+        self.lstm = nn.LSTMCell(config.embed_dim + config.encoder_dim, config.decoder_dim)
+        self.out_h = nn.Linear(config.decoder_dim, config.embed_dim)  # L_h
+        self.out_z = nn.Linear(config.encoder_dim, config.embed_dim, bias=False)  # L_z
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = nn.Linear(config.embed_dim, config.vocab_size)  # L_o
+
+
+class ShowAttendTell(nn.Module):
+    """Image captioner: :class:`Encoder` + :class:`Decoder`, driven step by step."""
+
+    def __init__(self, config: ShowAttendTellConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    # ----- the public step API used by multimodal_core.decoding -----
+
+    def encode(self, images: torch.Tensor) -> EncoderMemory:
+        """images (B, 3, H, W) in [0, 1] -> memory of B images."""
+        features = self.encoder(images)  # (B, N, D)
+        return EncoderMemory(features, self.decoder.attention.encoder_proj(features))
+
+    def init_state(self, memory: EncoderMemory) -> DecoderState:
+        """h0, c0 from the mean region feature, as in the paper."""
+        mean = memory.features.mean(dim=1)  # (R, D)
+        return DecoderState(torch.tanh(self.decoder.init_h(mean)), torch.tanh(self.decoder.init_c(mean)))
+
+    def step(self, tokens: torch.Tensor, state: DecoderState, memory: EncoderMemory) -> StepOutput:
+        """Feed the previous tokens (R,) and get the logits of the next ones (R, V)."""
+        d = self.decoder
+        embedded = d.embedding(tokens)  # (R, E)
+        context, alpha = d.attention(memory, state.h)  # (R, D), (R, N)
+        gated = torch.sigmoid(d.gate(state.h)) * context  # (R, D)
+        h, c = d.lstm(torch.cat([embedded, gated], dim=1), (state.h, state.c))
+        deep = embedded + d.out_h(h) + d.out_z(gated)  # (R, E): E y_{t-1} + L_h h_t + L_z z_t
+        logits = d.out(d.dropout(deep))  # (R, V)
+        return StepOutput(logits, DecoderState(h, c), alpha)
+
+    # ----- training -----
+
+    def forward(self, images: torch.Tensor, captions: torch.Tensor) -> CaptionerOutput:
+        """Teacher forcing: captions (B, T+1) = <start> w1 .. wn <end> <pad>..., loss over T steps.
+
+        Captions are both the decoder's inputs and its targets, so the loss is always returned.
+        """
+        if captions.dim() != 2 or captions.shape[0] != images.shape[0] or captions.shape[1] < 2:
+            raise ValueError(
+                f"captions must be (B, T+1) token ids with T >= 1 and B = {images.shape[0]}, "
+                f"got {tuple(captions.shape)}"
+            )
+        inputs, targets = captions[:, :-1], captions[:, 1:]  # (B, T) each
+        memory = self.encode(images)
+        state = self.init_state(memory)
+        logits, alphas = [], []
+        for t in range(inputs.shape[1]):
+            out = self.step(inputs[:, t], state, memory)
+            state = out.state
+            logits.append(out.logits)
+            alphas.append(out.attention)
+        logits_t = torch.stack(logits, 1)  # (B, T, V)
+        alpha_t = torch.stack(alphas, 1)  # (B, T, N)
+        mask = (targets != self.config.pad_id).to(alpha_t.dtype)  # (B, T)
+        cross_entropy = F.cross_entropy(
+            logits_t.reshape(-1, logits_t.shape[-1]), targets.reshape(-1), ignore_index=self.config.pad_id
+        )
+        coverage = (alpha_t * mask[:, :, None]).sum(dim=1)  # (B, N): sum over real steps
+        regulariser = ((1.0 - coverage) ** 2).mean()
+        loss = cross_entropy + self.config.doubly_stochastic_weight * regulariser
+        return CaptionerOutput(logits_t, alpha_t, loss, cross_entropy)
+
+    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
+
+    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16) -> None:
+        """Write config.json and model.safetensors (float16 by default: half the size, same captions)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = asdict(self.config)
+        config["encoder_channels"] = list(self.config.encoder_channels)
+        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+                 for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str | os.PathLike, map_location: str = "cpu") -> ShowAttendTell:
+        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
+        config_file = _resolve_file(path_or_repo, CONFIG_NAME)
+        config = ShowAttendTellConfig.from_dict(json.loads(Path(config_file).read_text(encoding="utf-8")))
+        model = cls(config)
+        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location).eval()

@@ -1,0 +1,121 @@
+"""Every knob of the studio, read once from ``MMC_*`` environment variables.
+
+Each field's default is the value used when its variable is unset; out-of-range numbers are
+clamped, unknown choices raise ``ValueError`` at start-up rather than misbehave later.
+The README's settings table lists the same variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+PRESET_CHOICES = ("builtin", "pretrained")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The studio's configuration; build it with :func:`load_settings`."""
+
+    device: str = "auto"
+    """MMC_DEVICE: auto (CUDA when available, else CPU), cpu or cuda."""
+    preset: str = "builtin"
+    """MMC_PRESET: which model each tab offers first: builtin (offline) or pretrained (Hub)."""
+    checkpoints_dir: Path = REPO_ROOT / "checkpoints"
+    """MMC_CHECKPOINTS_DIR: folder of the built-in checkpoints."""
+    examples_dir: Path = REPO_ROOT / "examples"
+    """MMC_EXAMPLES_DIR: folder of the example inputs shown under each tab."""
+    max_image_pixels: int = 50_000_000
+    """MMC_MAX_IMAGE_PIXELS: larger pictures are refused before decoding (decompression bombs)."""
+    max_image_side: int = 1024
+    """MMC_MAX_IMAGE_SIDE: accepted pictures are downscaled so their longer side is at most this."""
+    max_audio_seconds: float = 30.0
+    """MMC_MAX_AUDIO_SECONDS: longer recordings are trimmed to their first N seconds (and say so)."""
+    max_upload_mb: float = 100.0
+    """MMC_MAX_UPLOAD_MB: uploads larger than this are refused by the server."""
+    max_text_chars: int = 500
+    """MMC_MAX_TEXT_CHARS: longest prompt or question accepted."""
+    concurrency: int = 2
+    """MMC_CONCURRENCY: how many model calls run at once (all GPU work shares one queue)."""
+    half_precision: bool = True
+    """MMC_HALF_PRECISION: use float16 on CUDA for models that allow it."""
+    caption_model: str = "Salesforce/blip-image-captioning-base"
+    """MMC_CAPTION_MODEL: pretrained captioning model (BLIP)."""
+    caption_model_alt: str = "microsoft/git-base-coco"
+    """MMC_CAPTION_MODEL_ALT: second-choice captioning model (GIT)."""
+    vqa_model: str = "dandelin/vilt-b32-finetuned-vqa"
+    """MMC_VQA_MODEL: pretrained VQA model (ViLT)."""
+    vqa_model_alt: str = "Salesforce/blip-vqa-base"
+    """MMC_VQA_MODEL_ALT: second-choice VQA model (BLIP VQA)."""
+    clap_model: str = "laion/clap-htsat-unfused"
+    """MMC_CLAP_MODEL: zero-shot audio tagger (CLAP), used by localization and voice-to-face."""
+    clipseg_model: str = "CIDAS/clipseg-rd64-refined"
+    """MMC_CLIPSEG_MODEL: text-prompted segmentation (CLIPSeg), used by localization."""
+    diffusion_model: str = "stabilityai/sd-turbo"
+    """MMC_DIFFUSION_MODEL: one-step text-to-image pipeline (diffusers)."""
+    sentence_encoder: str = ""
+    """MMC_SENTENCE_ENCODER: folder or Hub id of all-MiniLM-L6-v2; empty: the pip-installed copy."""
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICE_CHOICES:
+            raise ValueError(f"MMC_DEVICE must be one of {DEVICE_CHOICES}, not {self.device!r}")
+        if self.preset not in PRESET_CHOICES:
+            raise ValueError(f"MMC_PRESET must be one of {PRESET_CHOICES}, not {self.preset!r}")
+
+
+# Clamping ranges for the numeric settings: (lowest, highest).
+_LIMITS: dict[str, tuple[float, float]] = {
+    "max_image_pixels": (1_000_000, 500_000_000),
+    "max_image_side": (64, 8192),
+    "max_audio_seconds": (1.0, 3600.0),
+    "max_upload_mb": (1.0, 2048.0),
+    "max_text_chars": (20, 100_000),
+    "concurrency": (1, 64),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse(name: str, kind: type, raw: str) -> object:
+    raw = raw.strip()
+    if kind is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise ValueError(f"MMC_{name.upper()} must be true or false, not {raw!r}")
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind in (int, float):
+        try:
+            value = kind(float(raw)) if kind is int else float(raw)
+        except ValueError:
+            raise ValueError(f"MMC_{name.upper()} must be a number, not {raw!r}") from None
+        low, high = _LIMITS[name]
+        return kind(min(max(value, low), high))
+    return raw.lower() if name in ("device", "preset") else raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment)."""
+    environ = os.environ if environ is None else environ
+    types = {"str": str, "int": int, "float": float, "bool": bool, "Path": Path}
+    values: dict[str, object] = {}
+    for field in fields(Settings):
+        raw = environ.get(f"MMC_{field.name.upper()}")
+        if raw is not None and raw.strip() != "":
+            values[field.name] = _parse(field.name, types[str(field.type)], raw)
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment on first use."""
+    return load_settings()

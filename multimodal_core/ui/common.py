@@ -1,0 +1,59 @@
+"""Pieces every tab shares: raw-path uploads, error sentences, and the model queue."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from multimodal_core.errors import InputError, ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MODEL_QUEUE = "model"
+"""Concurrency id shared by every event that runs a model, so GPU work waits in one queue."""
+
+
+class ImageUpload(gr.Image):
+    """An image input that hands the raw upload path to ``media.load_image``.
+
+    ``gr.Image`` opens every upload with PIL before our function runs, so a broken file or a
+    decompression bomb fails inside Gradio with a generic message. Passing the path through lets
+    the project's media code judge the file and give its own sentence.
+    """
+
+    def preprocess(self, payload: Any) -> str | None:  # type: ignore[override]
+        return None if payload is None else str(payload.path)
+
+
+def user_errors(action: str) -> Callable[[F], F]:
+    """Turn failures into one sentence for the page; log unexpected ones with their traceback.
+
+    ``action`` completes "Something went wrong on our side while ...", e.g. "analysing the sound".
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except (InputError, ModelUnavailableError) as error:
+                raise gr.Error(str(error), print_exception=False) from None
+            except gr.Error:
+                raise
+            except Exception:
+                logger.exception("unexpected failure while %s", action)
+                raise gr.Error(
+                    f"Something went wrong on our side while {action}; "
+                    "please try again, or try another file.",
+                    print_exception=False,
+                ) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,50 @@
+"""The Sound tab: how a machine sees a recording (waveform, STFT, mel spectrogram, MFCC)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import sound
+from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+
+TITLE = "Sound"
+
+INTRO = """Upload or record a sound to see the representations that the models of this studio listen
+to: the **waveform** (pressure over time), the **STFT spectrogram** (how much energy at each
+frequency, moment by moment), the **mel spectrogram** (the same on a scale closer to hearing, what
+the localization and voice models take as input) and the **MFCC** (a compact summary of the mel
+spectrogram's shape, the classic speech feature)."""
+
+
+@user_errors("analysing the sound")
+def _analyse(path: str | None):
+    result = sound.analyse_sound(path)
+    return result.waveform, result.stft, result.mel, result.mfcc, sound.describe(result.facts)
+
+
+def build_tab() -> None:
+    settings = get_settings()
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            recording = gr.Audio(
+                sources=["upload", "microphone"], type="filepath", label="Recording"
+            )
+            analyse = gr.Button("Analyse", variant="primary")
+            facts = gr.Markdown(
+                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed."
+            )
+            examples = sorted(settings.examples_dir.glob("**/*.wav"))[:8]
+            if examples:
+                gr.Examples([[str(path)] for path in examples], inputs=[recording])
+        with gr.Column(scale=2):
+            pictures = [
+                gr.Image(label=label, format="png", interactive=False, buttons=["download"])
+                for label in ("Waveform", "STFT spectrogram", "Mel spectrogram", "MFCC")
+            ]
+    outputs = [*pictures, facts]
+    analyse.click(_analyse, [recording], outputs, api_name="sound", concurrency_id=MODEL_QUEUE)
+    recording.stop_recording(
+        _analyse, [recording], outputs, api_visibility="private", concurrency_id=MODEL_QUEUE
+    )

@@ -1,0 +1,34 @@
+"""The Status tab: which models are loaded, on which device, and how much memory they hold."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from multimodal_core.tasks import status
+from multimodal_core.ui.common import user_errors
+
+TITLE = "Status"
+
+
+def _facts() -> str:
+    return "\n".join(f"- **{name}**: {value}" for name, value in status.environment().items())
+
+
+@user_errors("reading the status")
+def _refresh() -> tuple[list[list], str]:
+    return status.model_rows(), _facts()
+
+
+def build_tab() -> None:
+    gr.Markdown(
+        "Each model is loaded on first use and then stays resident, shared by every tab and "
+        "every visitor. A model that failed to load affects only its own tab; it is tried again "
+        "on the next request."
+    )
+    # Callable values are evaluated each time the page loads.
+    table = gr.Dataframe(
+        value=status.model_rows, headers=status.STATUS_COLUMNS, interactive=False, label="Models"
+    )
+    facts = gr.Markdown(value=_facts)
+    refresh = gr.Button("Refresh")
+    refresh.click(_refresh, None, [table, facts], api_name="status")
