@@ -50,7 +50,9 @@ def launch_options() -> dict:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from multimodal_core import audio
 
     audio.warm_up()  # librosa's first call compiles for ~15 s; pay it while nobody waits

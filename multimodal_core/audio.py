@@ -36,7 +36,9 @@ class FeatureConfig:
 
 
 @lru_cache(maxsize=16)
-def mel_filter_bank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+def mel_filter_bank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None
+) -> torch.Tensor:
     """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular filters, from librosa."""
     import librosa
 
@@ -50,7 +52,9 @@ def _as_batch(samples: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, bool]:
     return (waves[None] if single else waves), single
 
 
-def power_spectrogram(samples: np.ndarray | torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+def power_spectrogram(
+    samples: np.ndarray | torch.Tensor, n_fft: int, hop_length: int
+) -> torch.Tensor:
     """|STFT|^2 with a Hann window: (F, T) for one clip or (B, F, T) for a batch."""
     waves, single = _as_batch(samples)
     window = torch.hann_window(n_fft, device=waves.device)
@@ -66,10 +70,14 @@ def to_db(power: torch.Tensor, top_db: float = 80.0) -> torch.Tensor:
     return torch.maximum(db, peak - top_db)
 
 
-def log_mel(samples: np.ndarray | torch.Tensor, config: FeatureConfig = FeatureConfig()) -> torch.Tensor:
+def log_mel(
+    samples: np.ndarray | torch.Tensor, config: FeatureConfig = FeatureConfig()
+) -> torch.Tensor:
     """Log-mel spectrogram in dB: (n_mels, T) for one clip, (B, n_mels, T) for a batch."""
     power = power_spectrogram(samples, config.n_fft, config.hop_length)
-    bank = mel_filter_bank(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    bank = mel_filter_bank(
+        config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax
+    )
     mel = torch.matmul(bank.to(power.device), power)  # (..., n_mels, T)
     return to_db(mel)
 
@@ -160,8 +168,13 @@ def spectrogram_image(
         rest = values[1:] if values.shape[0] > 1 else values
         limit = float(np.percentile(np.abs(rest), 98)) or 1.0
         image = axes.imshow(
-            values, origin="lower", aspect="auto", extent=extent, cmap="coolwarm",
-            vmin=-limit, vmax=limit,
+            values,
+            origin="lower",
+            aspect="auto",
+            extent=extent,
+            cmap="coolwarm",
+            vmin=-limit,
+            vmax=limit,
         )
     else:
         image = axes.imshow(values, origin="lower", aspect="auto", extent=extent, cmap="magma")

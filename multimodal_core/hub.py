@@ -9,6 +9,7 @@ that model alone and is tried again on the next call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ class ModelSpec:
     task: str
     """The task (tab) that uses it, e.g. ``"captioning"``."""
     loader: Callable[[], Any]
-    """Returns an ``nn.Module`` or any object with ``to(device[, dtype])`` (and maybe ``eval()``)."""
+    """Returns an ``nn.Module``, or an object with ``to(device[, dtype])`` and maybe ``eval()``."""
     approx_mb: float
     """Approximate size of its weights, shown before it is loaded."""
     title: str = ""
@@ -154,12 +155,16 @@ class Hub:
             raise ModelUnavailableError(message) from error
         seconds = time.perf_counter() - start
         memory_mb = parameter_bytes(model) / 2**20
-        logger.info("loaded %s on %s (%.1f MB) in %.2f s", spec.name, self.device, memory_mb, seconds)
+        logger.info(
+            "loaded %s on %s (%.1f MB) in %.2f s", spec.name, self.device, memory_mb, seconds
+        )
         return _Loaded(model=model, dtype=dtype, memory_mb=memory_mb, load_seconds=seconds)
 
     def _place(self, model: Any, dtype: torch.dtype) -> Any:
         if hasattr(model, "to"):
-            moved = model.to(self.device, dtype) if dtype != torch.float32 else model.to(self.device)
+            moved = (
+                model.to(self.device, dtype) if dtype != torch.float32 else model.to(self.device)
+            )
             model = moved if moved is not None else model
         if hasattr(model, "eval"):
             model.eval()
@@ -180,10 +185,8 @@ class Hub:
 
         def load_all() -> None:
             for name in names:
-                try:
+                with contextlib.suppress(ModelUnavailableError):  # logged, shown in status()
                     self.get(name)
-                except ModelUnavailableError:
-                    pass  # already logged and shown in status()
 
         thread = threading.Thread(target=load_all, name="hub-warm-up", daemon=True)
         thread.start()
@@ -197,16 +200,23 @@ class Hub:
             if loaded is not None:
                 rows.append(
                     ModelStatus(
-                        name, spec.task, "loaded", str(self.device),
+                        name,
+                        spec.task,
+                        "loaded",
+                        str(self.device),
                         str(loaded.dtype).removeprefix("torch."),
-                        round(loaded.memory_mb, 2), round(loaded.load_seconds, 2), "",
+                        round(loaded.memory_mb, 2),
+                        round(loaded.load_seconds, 2),
+                        "",
                     )
                 )
             else:
                 error = self._errors.get(name, "")
                 state = "failed" if error else "not loaded"
                 rows.append(
-                    ModelStatus(name, spec.task, state, "", "", round(spec.approx_mb, 2), 0.0, error)
+                    ModelStatus(
+                        name, spec.task, state, "", "", round(spec.approx_mb, 2), 0.0, error
+                    )
                 )
         return rows
 

@@ -122,7 +122,9 @@ def _not_an_image_sentence(path: Path) -> str:
     if kind in _KIND_PHRASES:
         return f"This file is {_KIND_PHRASES[kind]}, not a picture; {PLEASE_IMAGE}."
     if kind == "picture":
-        return f"This picture file is damaged or incomplete; {PLEASE_IMAGE} that opens on your device."
+        return (
+            f"This picture file is damaged or incomplete; {PLEASE_IMAGE} that opens on your device."
+        )
     return f"This file is not a picture we can read; {PLEASE_IMAGE}."
 
 
@@ -157,7 +159,10 @@ def load_image(path: str | Path, settings: Settings | None = None) -> np.ndarray
 def _too_many_pixels_sentence(settings: Settings, width: int = 0, height: int = 0) -> str:
     limit = settings.max_image_pixels / 1e6
     size = f" ({width} x {height} pixels)" if width else ""
-    return f"This picture is too large to process{size}; please upload one under {limit:.0f} megapixels."
+    return (
+        f"This picture is too large to process{size}; "
+        f"please upload one under {limit:.0f} megapixels."
+    )
 
 
 def _decode_image(image: Image.Image, settings: Settings) -> np.ndarray:
@@ -179,7 +184,9 @@ def _decode_image(image: Image.Image, settings: Settings) -> np.ndarray:
     image = ImageOps.exif_transpose(image)
     image = _to_rgb(image)
     if max(image.size) > settings.max_image_side:
-        image.thumbnail((settings.max_image_side, settings.max_image_side), Image.Resampling.LANCZOS)
+        image.thumbnail(
+            (settings.max_image_side, settings.max_image_side), Image.Resampling.LANCZOS
+        )
     return np.asarray(image, dtype=np.float32) / 255.0
 
 

@@ -36,7 +36,7 @@ class Settings:
     max_image_side: int = 1024
     """MMC_MAX_IMAGE_SIDE: accepted pictures are downscaled so their longer side is at most this."""
     max_audio_seconds: float = 30.0
-    """MMC_MAX_AUDIO_SECONDS: longer recordings are trimmed to their first N seconds (and say so)."""
+    """MMC_MAX_AUDIO_SECONDS: longer recordings are trimmed to their first N seconds (said)."""
     max_upload_mb: float = 100.0
     """MMC_MAX_UPLOAD_MB: uploads larger than this are refused by the server."""
     max_text_chars: int = 500

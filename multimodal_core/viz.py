@@ -96,6 +96,9 @@ def overlay_grid(
         sheet.paste(Image.fromarray(overlay_heatmap(base_array, heat)), (left, top))
         text_width = draw.textlength(label, font=font)
         draw.text(
-            (left + max(0.0, (tile - text_width) / 2), top + tile + 2), label, fill=(20, 20, 20), font=font
+            (left + max(0.0, (tile - text_width) / 2), top + tile + 2),
+            label,
+            fill=(20, 20, 20),
+            font=font,
         )
     return np.asarray(sheet)
