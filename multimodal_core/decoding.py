@@ -30,9 +30,9 @@ class Hypothesis:
     """One decoded caption.
 
     tokens: generated word ids, <end> excluded. token_log_probs: log P of every generated token,
-    <end> included when ``finished`` (so their sum is ``log_prob``). attention: (len(token_log_probs), N)
-    the attention map that produced each of those tokens. score: ``log_prob / length ** alpha`` with
-    length = len(token_log_probs), the value the hypotheses are ranked by.
+    <end> included when ``finished`` (so their sum is ``log_prob``). attention:
+    (len(token_log_probs), N), the attention map that produced each of those tokens. score:
+    ``log_prob / length ** alpha`` with length = len(token_log_probs), the ranking value.
     """
 
     tokens: list[int]
@@ -56,11 +56,17 @@ def _log_probs(logits: torch.Tensor, banned: list[int]) -> torch.Tensor:
 
 
 def _length_penalty(length: torch.Tensor | int, alpha: float) -> torch.Tensor | float:
-    return length**alpha if alpha != 0.0 else (torch.ones_like(length) if torch.is_tensor(length) else 1.0)
+    return (
+        length**alpha
+        if alpha != 0.0
+        else (torch.ones_like(length) if torch.is_tensor(length) else 1.0)
+    )
 
 
 @torch.inference_mode()
-def greedy_decode(model: Any, images: torch.Tensor, max_length: int | None = None) -> list[Hypothesis]:
+def greedy_decode(
+    model: Any, images: torch.Tensor, max_length: int | None = None
+) -> list[Hypothesis]:
     """The most probable next token at every step, for a batch of images (B, 3, H, W)."""
     config = model.config
     max_length = max_length or config.max_length
@@ -94,8 +100,16 @@ def greedy_decode(model: Any, images: torch.Tensor, max_length: int | None = Non
         length = seq.index(config.end_id) + 1 if finished else len(seq)
         lps = all_lp[i][:length]
         total = float(sum(lps))
-        hyps.append(Hypothesis(seq[: length - 1] if finished else seq, total, total, lps,
-                               all_att[i, :length], finished))
+        hyps.append(
+            Hypothesis(
+                seq[: length - 1] if finished else seq,
+                total,
+                total,
+                lps,
+                all_att[i, :length],
+                finished,
+            )
+        )
     return hyps
 
 
@@ -164,16 +178,17 @@ def beam_search(
 
         # Finished candidates join the pool, ranked by normalised score.
         length = t + 1
-        new_norm = torch.where(is_end, top_score / _length_penalty(length, alpha), NEG_INF)
-        pad = max_length - length
-        pool_norm = torch.cat([fin_norm, new_norm], 1)  # (B, 3k)
-        keep_norm, keep = pool_norm.topk(k, dim=1)  # (B, k)
-        fin_tokens = torch.cat([fin_tokens, _pad(cand_tokens, pad)], 1)[batch_rows, keep]
-        fin_lp = torch.cat([fin_lp, _pad(cand_lp, pad)], 1)[batch_rows, keep]
-        fin_att = torch.cat([fin_att, _pad(cand_att, pad)], 1)[batch_rows, keep]
-        fin_score = torch.cat([fin_score, top_score], 1)[batch_rows, keep]
-        fin_len = torch.cat([fin_len, torch.full_like(top_score, length, dtype=torch.long)], 1)[batch_rows, keep]
-        fin_norm = keep_norm
+        if bool(is_end.any()):
+            new_norm = torch.where(is_end, top_score / _length_penalty(length, alpha), NEG_INF)
+            pad = max_length - length
+            pool_norm = torch.cat([fin_norm, new_norm], 1)  # (B, 3k)
+            fin_norm, keep = pool_norm.topk(k, dim=1)  # (B, k)
+            fin_tokens = torch.cat([fin_tokens, _pad(cand_tokens, pad)], 1)[batch_rows, keep]
+            fin_lp = torch.cat([fin_lp, _pad(cand_lp, pad)], 1)[batch_rows, keep]
+            fin_att = torch.cat([fin_att, _pad(cand_att, pad)], 1)[batch_rows, keep]
+            fin_score = torch.cat([fin_score, top_score], 1)[batch_rows, keep]
+            new_len = torch.full_like(top_score, length, dtype=torch.long)
+            fin_len = torch.cat([fin_len, new_len], 1)[batch_rows, keep]
 
         # The k best unfinished candidates stay alive.
         alive_cand = torch.where(is_end, NEG_INF, top_score)
@@ -188,7 +203,7 @@ def beam_search(
         # Stop when, for every image, the pool is full and no alive beam can still beat it:
         # log probs only fall, so the best any alive beam can reach is score / max_length**alpha.
         best_alive = alive_score.max(dim=1).values / _length_penalty(max_length, alpha)
-        if bool((fin_norm[:, -1] > best_alive).all()):
+        if bool(((fin_norm[:, -1] > best_alive) | (best_alive == NEG_INF)).all()):
             break
 
     # Unfinished beams compete too (a model that never says <end> still gets k answers).
@@ -213,8 +228,11 @@ def beam_search(
             n = len_l[i][j]
             finished = j < k
             words = tokens_l[i][j][: n - 1] if finished else tokens_l[i][j][:n]
-            hyps.append(Hypothesis(words, score_l[i][j], norm_l[i][j], lp_l[i][j][:n],
-                                   all_att[i, j, :n], finished))
+            hyps.append(
+                Hypothesis(
+                    words, score_l[i][j], norm_l[i][j], lp_l[i][j][:n], all_att[i, j, :n], finished
+                )
+            )
         results.append(hyps)
     return results
 

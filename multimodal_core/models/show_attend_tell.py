@@ -83,7 +83,9 @@ class ShowAttendTellConfig:
         self.encoder_channels = tuple(int(c) for c in self.encoder_channels)  # JSON gives lists
         specials = (self.pad_id, self.start_id, self.end_id, self.unk_id)
         if self.vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size must be at least 5 (4 special tokens + a word), got {self.vocab_size}")
+            raise ValueError(
+                f"vocab_size must be at least 5 (4 special tokens + a word), got {self.vocab_size}"
+            )
         if len(set(specials)) != 4 or not all(0 <= i < self.vocab_size for i in specials):
             raise ValueError(f"special token ids must be distinct and < vocab_size, got {specials}")
         if not self.encoder_channels or any(c <= 0 for c in self.encoder_channels):
@@ -99,7 +101,9 @@ class ShowAttendTellConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.doubly_stochastic_weight < 0:
-            raise ValueError(f"doubly_stochastic_weight must be >= 0, got {self.doubly_stochastic_weight}")
+            raise ValueError(
+                f"doubly_stochastic_weight must be >= 0, got {self.doubly_stochastic_weight}"
+            )
 
     @property
     def grid_size(self) -> int:
@@ -204,7 +208,9 @@ class EncoderMemory:
 
     def repeat_interleave(self, k: int) -> EncoderMemory:
         """Each image's memory k times in a row: rows b*k .. b*k+k-1 belong to image b."""
-        return EncoderMemory(self.features.repeat_interleave(k, 0), self.keys.repeat_interleave(k, 0))
+        return EncoderMemory(
+            self.features.repeat_interleave(k, 0), self.keys.repeat_interleave(k, 0)
+        )
 
 
 @dataclass
@@ -239,7 +245,11 @@ class CaptionerOutput:
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class Encoder(nn.Module):
@@ -256,7 +266,9 @@ class Encoder(nn.Module):
         self.project = nn.Conv2d(c_in + 2, config.encoder_dim, 1)
         g = config.grid_size
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, g), torch.linspace(-1, 1, g), indexing="ij")
-        self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1, 2, g, g)
+        self.register_buffer(
+            "coords", torch.stack([xs, ys])[None], persistent=False
+        )  # (1, 2, g, g)
         self.image_size = config.image_size
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -294,7 +306,9 @@ class Decoder(nn.Module):
 
     def __init__(self, config: ShowAttendTellConfig) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.pad_id)
+        self.embedding = nn.Embedding(
+            config.vocab_size, config.embed_dim, padding_idx=config.pad_id
+        )
         self.attention = Attention(config)
         self.init_h = nn.Linear(config.encoder_dim, config.decoder_dim)
         self.init_c = nn.Linear(config.encoder_dim, config.decoder_dim)
@@ -325,7 +339,9 @@ class ShowAttendTell(nn.Module):
     def init_state(self, memory: EncoderMemory) -> DecoderState:
         """h0, c0 from the mean region feature, as in the paper."""
         mean = memory.features.mean(dim=1)  # (R, D)
-        return DecoderState(torch.tanh(self.decoder.init_h(mean)), torch.tanh(self.decoder.init_c(mean)))
+        return DecoderState(
+            torch.tanh(self.decoder.init_h(mean)), torch.tanh(self.decoder.init_c(mean))
+        )
 
     def step(self, tokens: torch.Tensor, state: DecoderState, memory: EncoderMemory) -> StepOutput:
         """Feed the previous tokens (R,) and get the logits of the next ones (R, V)."""
@@ -363,7 +379,9 @@ class ShowAttendTell(nn.Module):
         alpha_t = torch.stack(alphas, 1)  # (B, T, N)
         mask = (targets != self.config.pad_id).to(alpha_t.dtype)  # (B, T)
         cross_entropy = F.cross_entropy(
-            logits_t.reshape(-1, logits_t.shape[-1]), targets.reshape(-1), ignore_index=self.config.pad_id
+            logits_t.reshape(-1, logits_t.shape[-1]),
+            targets.reshape(-1),
+            ignore_index=self.config.pad_id,
         )
         coverage = (alpha_t * mask[:, :, None]).sum(dim=1)  # (B, N): sum over real steps
         regulariser = ((1.0 - coverage) ** 2).mean()
@@ -372,22 +390,30 @@ class ShowAttendTell(nn.Module):
 
     # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
 
-    def save_pretrained(self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size, same captions)."""
+    def save_pretrained(
+        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
+    ) -> None:
+        """Write config.json and model.safetensors (float16 by default: half the size)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = asdict(self.config)
         config["encoder_channels"] = list(self.config.encoder_channels)
         (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-                 for k, v in self.state_dict().items()}
+        state = {
+            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+            for k, v in self.state_dict().items()
+        }
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, path_or_repo: str | os.PathLike, map_location: str = "cpu") -> ShowAttendTell:
+    def from_pretrained(
+        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
+    ) -> ShowAttendTell:
         """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
         config_file = _resolve_file(path_or_repo, CONFIG_NAME)
-        config = ShowAttendTellConfig.from_dict(json.loads(Path(config_file).read_text(encoding="utf-8")))
+        config = ShowAttendTellConfig.from_dict(
+            json.loads(Path(config_file).read_text(encoding="utf-8"))
+        )
         model = cls(config)
         state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
         dtypes = {k: v.dtype for k, v in model.state_dict().items()}
