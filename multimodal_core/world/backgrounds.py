@@ -68,7 +68,7 @@ def render_background(
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         tint = np.asarray(TEXTURES[word], np.float32) / 255.0
-        image = tint * (1.0 + 0.25 * crop[:, :, None])
+        image = tint * (1.0 + 0.18 * crop[:, :, None])
         return np.clip(image, 0.0, 1.0), Background("texture", word)
     base = np.asarray(COLOURS[word], np.float32) + rng.uniform(-1, 1, 3) * _COLOUR_JITTER
     base = np.clip(base, 0, 255) / 255.0

@@ -1,0 +1,263 @@
+"""The world's pinned grammar: caption references and question-answer pairs for a scene.
+
+Every sentence is derived from the scene's annotations only, so each is true by construction
+(the tests re-check them independently). Text is lower case, words separated by single
+spaces, no punctuation: a vocabulary is ``str.split``. BLEU, CIDEr and VQA accuracy depend
+on this grammar: any change to a template or to the choice of references must bump
+``GRAMMAR_VERSION``, which model cards record next to their figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from multimodal_core.world.backgrounds import BACKGROUND_WORDS, COLOURS
+from multimodal_core.world.catalogue import CLASS_NAMES, article, classes_in, get_class
+from multimodal_core.world.scenes import POSITIONS, Scene, SceneObject
+from multimodal_core.world.seeding import rng_for
+
+GRAMMAR_VERSION = "world-grammar-1"
+N_CAPTIONS = 6  # references per scene; each scene's pool always holds at least this many
+
+NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four")
+MAX_COUNT = len(NUMBERS) - 1  # count questions never ask about more (a scene has 1-4 objects)
+POSITION_PHRASES: dict[str, str] = {
+    "top left": "in the top left",
+    "top": "at the top",
+    "top right": "in the top right",
+    "left": "on the left",
+    "center": "in the center",
+    "right": "on the right",
+    "bottom left": "in the bottom left",
+    "bottom": "at the bottom",
+    "bottom right": "in the bottom right",
+}
+RELATIONS: tuple[str, ...] = ("to the left of", "to the right of", "above", "below")
+_TEXTURE_PHRASES: dict[str, tuple[str, ...]] = {
+    "grass": ("on the grass", "on grass"),
+    "brick": ("in front of a brick wall",),
+    "gravel": ("on gravel", "on the gravel"),
+}
+_PICTURE_PREFIXES = ("a picture of", "an image of", "a drawing of")
+_SYNONYM_PROBABILITY = 0.4  # chance that a singular noun in a varied reference is a synonym
+
+QUESTION_TYPES: tuple[str, ...] = (
+    "presence",
+    "count",
+    "position",
+    "relation",
+    "identity",
+    "category",
+    "background",
+)
+CATEGORY_QUESTIONS: dict[str, str] = {
+    "animal": "which animal is there",
+    "instrument": "which instrument is there",
+    "vehicle": "which vehicle is there",
+    "food": "which food is there",
+    "person": "which person is there",
+}
+"""No question for "thing": "which thing is there" would be ambiguous to a person."""
+
+ANSWERS: tuple[str, ...] = (
+    "yes",
+    "no",
+    *NUMBERS,
+    *POSITIONS,
+    *CLASS_NAMES,
+    *BACKGROUND_WORDS,
+)
+"""The fixed answer vocabulary: yes/no (presence, relation), number words (count), position
+words (position), class names (identity, category), background words (background)."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question about a scene, its one true answer (from ``ANSWERS``) and its type."""
+
+    text: str
+    answer: str
+    type: str
+
+
+def relation_holds(a: SceneObject, relation: str, b: SceneObject) -> bool:
+    """Whether ``a <relation> b`` is true: grid columns for left/right, rows for above/below."""
+    (ra, ca), (rb, cb) = a.cell, b.cell
+    return {
+        "to the left of": ca < cb,
+        "to the right of": ca > cb,
+        "above": ra < rb,
+        "below": ra > rb,
+    }[relation]
+
+
+def background_phrase(scene: Scene, rng: np.random.Generator) -> str:
+    """Where the objects are: "on a blue background", "on the grass"."""
+    word = scene.background.word
+    if word in COLOURS:
+        return f"on {article(word)} {word} background"
+    return str(rng.choice(_TEXTURE_PHRASES[word]))
+
+
+# --- captions -------------------------------------------------------------------------------
+
+
+def _groups(scene: Scene) -> list[list[SceneObject]]:
+    """Objects grouped by class, groups in reading order of their first object."""
+    by_class: dict[str, list[SceneObject]] = {}
+    for o in sorted(scene.objects, key=lambda o: POSITIONS.index(o.position)):
+        by_class.setdefault(o.name, []).append(o)
+    return list(by_class.values())
+
+
+def _noun_phrase(
+    group: list[SceneObject],
+    rng: np.random.Generator | None = None,
+    *,
+    size: bool = False,
+    position: bool = False,
+) -> str:
+    """ "a dog", "an old man", "two cats", "a large dog in the top left".
+
+    A synonym replaces a singular noun when ``rng`` is given; ``size`` adds the size word when
+    every object of the group shares it; ``position`` adds a singleton's position.
+    """
+    cls = get_class(group[0].name)
+    noun = cls.name
+    if len(group) == 1 and rng is not None and cls.synonyms and rng.random() < _SYNONYM_PROBABILITY:
+        noun = str(rng.choice(cls.synonyms))
+    sizes = {o.size for o in group}
+    if size and len(sizes) == 1:
+        noun = f"{sizes.pop()} {noun if len(group) == 1 else cls.plural}"
+    elif len(group) > 1:
+        noun = cls.plural
+    phrase = f"{article(noun)} {noun}" if len(group) == 1 else f"{NUMBERS[len(group)]} {noun}"
+    if position and len(group) == 1:
+        phrase += " " + POSITION_PHRASES[group[0].position]
+    return phrase
+
+
+def _join(phrases: list[str]) -> str:
+    return " and ".join(phrases)
+
+
+def _caption_pool(scene: Scene, rng: np.random.Generator) -> list[str]:
+    """Candidate references, most canonical first; every one true of the scene."""
+    groups = _groups(scene)
+    bg = background_phrase(scene, rng)
+    plain = _join([_noun_phrase(g) for g in groups])
+    verb = "is" if len(groups[0]) == 1 else "are"
+    pool = [f"{plain} {bg}"]
+    forms: list[Callable[[], str | None]] = [
+        lambda: f"there {verb} {_join([_noun_phrase(g, rng) for g in groups])} {bg}",
+        lambda: f"{_join([_noun_phrase(g, rng, position=True) for g in groups])} {bg}",
+        lambda: _relation_caption(scene, rng, bg),
+        lambda: f"{_join([_noun_phrase(g, rng, size=True) for g in groups])} {bg}",
+        lambda: f"{rng.choice(_PICTURE_PREFIXES)} {_join([_noun_phrase(g, rng) for g in groups])}",
+    ]
+    pool += [c for form in forms if (c := form()) is not None]
+    n = len(scene.objects)
+    pool += [f"{prefix} {plain} {bg}" for prefix in _PICTURE_PREFIXES]
+    pool.append(f"{NUMBERS[n]} {'object' if n == 1 else 'objects'} {bg}")
+    return pool
+
+
+def _relation_caption(scene: Scene, rng: np.random.Generator, bg: str) -> str | None:
+    """ "a guitar to the left of a dog on the grass", from two singletons of different classes."""
+    singles = [g[0] for g in _groups(scene) if len(g) == 1]
+    if len(singles) < 2:
+        return None
+    i, j = rng.choice(len(singles), 2, replace=False)
+    a, b = singles[i], singles[j]
+    relation = str(rng.choice([r for r in RELATIONS if relation_holds(a, r, b)]))
+    return f"{_noun_phrase([a], rng)} {relation} {_noun_phrase([b], rng)} {bg}"
+
+
+def captions(scene: Scene) -> list[str]:
+    """``N_CAPTIONS`` different true references for ``scene``, deterministic from its seed.
+
+    The first is the canonical one (every object, canonical nouns, reading order).
+    """
+    rng = rng_for(scene.seed, "captions")
+    unique = list(dict.fromkeys(_caption_pool(scene, rng)))
+    if len(unique) < N_CAPTIONS:  # cannot happen: the pool's last four forms always differ
+        raise RuntimeError(f"scene {scene.seed}: only {len(unique)} distinct captions")
+    return unique[:N_CAPTIONS]
+
+
+# --- questions ------------------------------------------------------------------------------
+
+
+def _unique_objects(scene: Scene) -> list[SceneObject]:
+    """Objects whose class appears once: "the dog" refers to exactly one of them."""
+    return [o for o in scene.objects if scene.count(o.name) == 1]
+
+
+def _candidates(scene: Scene, qtype: str) -> list[Question]:
+    """Every question of one type this grammar can ask about ``scene``, with its answer."""
+    present = set(scene.class_names)
+    unique = _unique_objects(scene)
+    out: list[Question] = []
+    if qtype == "presence":
+        for name in CLASS_NAMES:
+            text = f"is there {article(name)} {name}"
+            out.append(Question(text, "yes" if name in present else "no", qtype))
+    elif qtype == "count":
+        for name in CLASS_NAMES:
+            n = scene.count(name)
+            if n <= MAX_COUNT:
+                text = f"how many {get_class(name).plural} are there"
+                out.append(Question(text, NUMBERS[n], qtype))
+    elif qtype == "position":
+        out = [Question(f"where is the {o.name}", o.position, qtype) for o in unique]
+    elif qtype == "relation":
+        for a in unique:
+            for b in unique:
+                if a is b:
+                    continue
+                for r in RELATIONS:
+                    answer = "yes" if relation_holds(a, r, b) else "no"
+                    out.append(Question(f"is the {a.name} {r} the {b.name}", answer, qtype))
+    elif qtype == "identity":
+        for o in scene.objects:
+            text = f"what is {POSITION_PHRASES[o.position]}"
+            out.append(Question(text, o.name, qtype))
+        for b in unique:
+            for r in RELATIONS:
+                matches = [o for o in scene.objects if o is not b and relation_holds(o, r, b)]
+                if len({o.name for o in matches}) == 1:
+                    out.append(Question(f"what is {r} the {b.name}", matches[0].name, qtype))
+    elif qtype == "category":
+        for category, text in CATEGORY_QUESTIONS.items():
+            names = [c.name for c in classes_in(category) if c.name in present]
+            if len(names) == 1:
+                out.append(Question(text, names[0], qtype))
+    elif qtype == "background":
+        out.append(Question("what is the background", scene.background.word, qtype))
+    else:
+        raise ValueError(f"unknown question type {qtype!r}; known: {QUESTION_TYPES}")
+    return out
+
+
+def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Question]:
+    """One question per type that ``scene`` allows, deterministic from its seed.
+
+    Balance: within a type the answer is drawn uniformly from the answers the scene allows,
+    then a question with that answer; so "no" is as likely as "yes" and "zero" as "two",
+    and the question text alone says little about the answer.
+    """
+    rng = rng_for(scene.seed, "questions")
+    out: list[Question] = []
+    for qtype in types:
+        by_answer: dict[str, list[Question]] = {}
+        for q in _candidates(scene, qtype):
+            by_answer.setdefault(q.answer, []).append(q)
+        if not by_answer:
+            continue
+        answer = sorted(by_answer)[int(rng.integers(len(by_answer)))]
+        options = by_answer[answer]
+        out.append(options[int(rng.integers(len(options)))])
+    return out
