@@ -1,0 +1,80 @@
+"""The served app answers through its HTTP API, turns bad uploads into sentences, keeps serving."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    import app
+
+    demo = app.build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        yield Client(url, verbose=False)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def tone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("app") / "tone.wav"
+    rate = 16_000
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate), rate)
+    return path
+
+
+def test_sound_endpoint_returns_four_pictures_and_the_facts(client: Client, tone_wav: Path) -> None:
+    *pictures, facts = client.predict(handle_file(str(tone_wav)), api_name="/sound")
+    assert len(pictures) == 4 and all(Path(p).is_file() for p in pictures)
+    assert "1.00 s" in facts and "16000 Hz" in facts
+
+
+def test_bad_upload_gets_its_sentence_and_the_next_request_succeeds(
+    client: Client, tone_wav: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "letter.wav"
+    bad.write_text("Dear friend, this is not a recording.\n" * 10)
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(str(bad)), api_name="/sound")
+    message = str(caught.value)
+    assert "not a sound recording" in message and "please upload" in message
+    assert "Traceback" not in message and str(tmp_path) not in message
+    *pictures, facts = client.predict(handle_file(str(tone_wav)), api_name="/sound")
+    assert "1.00 s" in facts
+
+
+def test_status_endpoint_reports_the_device(client: Client) -> None:
+    table, facts = client.predict(api_name="/status")
+    assert table["headers"][:3] == ["model", "task", "state"]
+    assert "**device**: cpu" in facts or "**device**: cuda" in facts
+
+
+def test_every_event_has_an_api_name(client: Client) -> None:
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/sound", "/status"} <= set(endpoints)
+
+
+def test_building_the_app_loads_no_model_and_no_transformers() -> None:
+    code = (
+        "import sys, app; app.build_app(); "
+        "from multimodal_core import hub; "
+        "print(int('transformers' in sys.modules), int(any(r.state == 'loaded' for r in hub.status())))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["0", "0"]

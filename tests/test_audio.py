@@ -1,0 +1,66 @@
+"""Audio features have the right shapes and units, and their pictures show what they should."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from multimodal_core import audio
+
+RATE = 16_000
+
+
+def tone(freq: float, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(int(seconds * RATE)) / RATE)).astype(
+        np.float32
+    )
+
+
+def test_log_mel_shapes_for_one_clip_and_a_batch() -> None:
+    config = audio.FeatureConfig()
+    single = audio.log_mel(tone(440), config)
+    frames = 1 + RATE // config.hop_length
+    assert single.shape == (config.n_mels, frames)
+    batch = audio.log_mel(np.stack([tone(440), tone(880)]), config)
+    assert batch.shape == (2, config.n_mels, frames)
+    assert torch.allclose(batch[0], single, atol=1e-4)
+    assert torch.isfinite(batch).all()
+
+
+def test_a_higher_tone_lights_a_higher_mel_band() -> None:
+    low = audio.log_mel(tone(300)).mean(dim=1).argmax()
+    high = audio.log_mel(tone(3000)).mean(dim=1).argmax()
+    assert high > low + 10
+
+
+def test_db_scale_floors_80_db_below_the_peak() -> None:
+    spectrum = audio.to_db(audio.power_spectrogram(tone(1000), 512, 160))
+    assert spectrum.max() - spectrum.min() == pytest.approx(80.0, abs=1e-3)
+
+
+def test_mfcc_shape() -> None:
+    mel = audio.log_mel(tone(440)).numpy()
+    assert audio.mfcc(mel, 13).shape == (13, mel.shape[1])
+
+
+def test_loudness_of_a_known_sine() -> None:
+    level = audio.loudness(tone(440, amplitude=0.5))
+    assert level.peak_dbfs == pytest.approx(20 * np.log10(0.5), abs=0.05)
+    assert level.rms_dbfs == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.05)
+    assert audio.loudness(np.zeros(100, np.float32)).rms_dbfs == audio.DB_FLOOR
+
+
+def test_bad_feature_config_is_refused() -> None:
+    with pytest.raises(ValueError):
+        audio.FeatureConfig(n_fft=256, hop_length=512)
+
+
+def test_pictures_are_rgb_images() -> None:
+    samples = tone(440)
+    wave = audio.waveform_image(samples, RATE)
+    spec = audio.spectrogram_image(audio.log_mel(samples), RATE, 160, "mel", scale="mel")
+    for picture in (wave, spec):
+        assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
+        assert picture.shape[0] > 100 and picture.shape[1] > 300
+        assert picture.std() > 10  # something is drawn

@@ -1,0 +1,46 @@
+"""The command line lists its subcommands and answers in words or JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "multimodal_core", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+def test_help_lists_the_subcommands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "sound" in result.stdout and "status" in result.stdout
+
+
+def test_sound_json_and_pictures(tmp_path: Path) -> None:
+    rate = 22_050
+    soundfile.write(tmp_path / "a.wav", 0.2 * np.sin(np.arange(rate) / 3.0), rate)
+    result = run_cli("sound", str(tmp_path / "a.wav"), "--json", "--out", str(tmp_path / "pics"))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert facts["seconds"] == 1.0 and facts["channels"] == 1
+    assert all((tmp_path / "pics" / f"{name}.png").is_file() for name in ("stft", "mel", "mfcc"))
+
+
+def test_bad_file_gives_a_sentence_and_exit_code_2(tmp_path: Path) -> None:
+    (tmp_path / "x.wav").write_bytes(b"")
+    result = run_cli("sound", str(tmp_path / "x.wav"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "This file is empty; please upload a WAV, MP3, FLAC, OGG or M4A recording."
+    )
