@@ -52,7 +52,7 @@ def test_bad_upload_gets_its_sentence_and_the_next_request_succeeds(
     message = str(caught.value)
     assert "not a sound recording" in message and "please upload" in message
     assert "Traceback" not in message and str(tmp_path) not in message
-    *pictures, facts = client.predict(handle_file(str(tone_wav)), api_name="/sound")
+    *_, facts = client.predict(handle_file(str(tone_wav)), api_name="/sound")
     assert "1.00 s" in facts
 
 
@@ -71,7 +71,8 @@ def test_building_the_app_loads_no_model_and_no_transformers() -> None:
     code = (
         "import sys, app; app.build_app(); "
         "from multimodal_core import hub; "
-        "print(int('transformers' in sys.modules), int(any(r.state == 'loaded' for r in hub.status())))"
+        "loaded = any(row.state == 'loaded' for row in hub.status()); "
+        "print(int('transformers' in sys.modules), int(loaded))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120

@@ -51,7 +51,7 @@ def test_supported_images_decode_to_rgb_floats(images: dict[str, Upload], name: 
     pixels = media.load_image(upload.path, SETTINGS)
     assert pixels.dtype == np.float32
     assert pixels.shape == upload.shape
-    assert 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert pixels.min() >= 0.0 and pixels.max() <= 1.0
 
 
 def test_transparency_is_laid_on_white(tmp_path: Path) -> None:
