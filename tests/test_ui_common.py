@@ -1,0 +1,65 @@
+"""Shared tab pieces: raw-path image uploads reach media.py, and failures become sentences."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from corpus import image_corpus
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from multimodal_core import media
+from multimodal_core.errors import InputError
+from multimodal_core.ui.common import ImageUpload, user_errors
+
+
+def test_input_errors_become_gr_errors_with_the_same_sentence() -> None:
+    @user_errors("testing")
+    def refuse() -> None:
+        raise InputError("This file is empty; please upload a picture.")
+
+    with pytest.raises(gr.Error) as caught:
+        refuse()
+    assert caught.value.message == "This file is empty; please upload a picture."
+
+
+def test_unexpected_errors_are_logged_and_shown_as_one_generic_sentence(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @user_errors("drawing the map")
+    def crash() -> None:
+        raise RuntimeError("CUDA error at /srv/app/secret.py line 12")
+
+    with caplog.at_level(logging.ERROR), pytest.raises(gr.Error) as caught:
+        crash()
+    assert caught.value.message.startswith("Something went wrong on our side while drawing the map")
+    assert "secret" not in caught.value.message
+    assert "RuntimeError" in caplog.text  # the traceback stays on the server
+
+
+def test_image_upload_hands_the_raw_file_to_media(tmp_path: Path) -> None:
+    uploads = image_corpus(tmp_path / "corpus")
+
+    @user_errors("reading the picture")
+    def shape(path: str) -> str:
+        return "x".join(map(str, media.load_image(path).shape))
+
+    with gr.Blocks() as demo:
+        picture = ImageUpload(type="filepath")
+        answer = gr.Textbox()
+        gr.Button().click(shape, picture, answer, api_name="shape")
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(url, verbose=False)
+        for name in ("bomb.png", "truncated.jpg", "text_named.jpg"):
+            with pytest.raises(AppError, match="please upload"):
+                client.predict(handle_file(str(uploads[name].path)), api_name="/shape")
+        good = client.predict(
+            handle_file(str(uploads["phone_rotated.jpg"].path)), api_name="/shape"
+        )
+        assert good == "64x48x3"
+    finally:
+        demo.close()
