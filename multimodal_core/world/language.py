@@ -74,6 +74,12 @@ ANSWERS: tuple[str, ...] = (
 words (position), class names (identity, category), background words (background)."""
 
 
+ANSWER_WEIGHTS: dict[str, float] = {"zero": 0.4, "one": 0.7, "two": 2.0, "three": 6.0, "four": 20.0}
+"""Relative chance of an answer when a scene allows several of one type (others weigh 1).
+"zero" is allowed by every scene and "four" by few: these weights even out the count answers
+over VQA scenes (repeat probability 0.5) to at most about 0.36 for the commonest."""
+
+
 @dataclass(frozen=True)
 class Question:
     """A question about a scene, its one true answer (from ``ANSWERS``) and its type."""
@@ -245,9 +251,9 @@ def _candidates(scene: Scene, qtype: str) -> list[Question]:
 def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Question]:
     """One question per type that ``scene`` allows, deterministic from its seed.
 
-    Balance: within a type the answer is drawn uniformly from the answers the scene allows,
-    then a question with that answer; so "no" is as likely as "yes" and "zero" as "two",
-    and the question text alone says little about the answer.
+    Balance: within a type the answer is drawn from the answers the scene allows (weighted by
+    ``ANSWER_WEIGHTS``, else uniformly), then a question with that answer; so "no" is as
+    likely as "yes", and the question text alone says little about the answer.
     """
     rng = rng_for(scene.seed, "questions")
     out: list[Question] = []
@@ -257,7 +263,9 @@ def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Que
             by_answer.setdefault(q.answer, []).append(q)
         if not by_answer:
             continue
-        answer = sorted(by_answer)[int(rng.integers(len(by_answer)))]
+        answers = sorted(by_answer)
+        weights = np.array([ANSWER_WEIGHTS.get(a, 1.0) for a in answers])
+        answer = answers[int(rng.choice(len(answers), p=weights / weights.sum()))]
         options = by_answer[answer]
         out.append(options[int(rng.integers(len(options)))])
     return out
