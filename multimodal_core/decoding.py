@@ -140,65 +140,56 @@ def beam_search(
     memory = model.encode(images).repeat_interleave(k)  # rows b*k + j
     state = model.init_state(memory)
     n_regions = memory.features.shape[1]
-    vocab = None
+    batch_rows = torch.arange(b, device=device)[:, None]  # (B, 1)
 
-    # Alive beams: (B, k) scores; (B, k, t) tokens and token log probs; (B, k, t, N) attention.
+    # Alive beams: scores (B, k); per step, back-pointers to the previous step's beams and the
+    # chosen token, its log prob and attention, so histories are rebuilt once at the end.
     alive_score = torch.full((b, k), NEG_INF, device=device)
     alive_score[:, 0] = 0.0  # only one real beam at the start: no duplicates
-    alive_tokens = torch.empty((b, k, 0), dtype=torch.long, device=device)
-    alive_lp = torch.empty((b, k, 0), device=device)
-    alive_att = torch.empty((b, k, 0, n_regions), device=device)
+    parents: list[torch.Tensor] = []  # (B, k) each
+    tokens_hist: list[torch.Tensor] = []  # (B, k)
+    lp_hist: list[torch.Tensor] = []  # (B, k)
+    att_hist: list[torch.Tensor] = []  # (B, k, N)
     last = torch.full((b * k,), config.start_id, dtype=torch.long, device=device)
 
-    # Finished pool, k per image, padded to max_length.
+    # Finished pool, k per image: scores, the step of <end>, the alive beam it came from (at the
+    # step before) and the <end> token's log prob and attention.
     fin_norm = torch.full((b, k), NEG_INF, device=device)
     fin_score = torch.full((b, k), NEG_INF, device=device)
-    fin_len = torch.zeros((b, k), dtype=torch.long, device=device)
-    fin_tokens = torch.zeros((b, k, max_length), dtype=torch.long, device=device)
-    fin_lp = torch.zeros((b, k, max_length), device=device)
-    fin_att = torch.zeros((b, k, max_length, n_regions), device=device)
+    fin_step = torch.zeros((b, k), dtype=torch.long, device=device)
+    fin_parent = torch.zeros((b, k), dtype=torch.long, device=device)
+    fin_lp = torch.zeros((b, k), device=device)
+    fin_att = torch.zeros((b, k, n_regions), device=device)
 
-    batch_rows = torch.arange(b, device=device)[:, None]  # (B, 1)
     for t in range(max_length):
         out = model.step(last, state, memory)
         log_probs = _log_probs(out.logits, banned)  # (B*k, V)
         vocab = log_probs.shape[-1]
         cand = (alive_score[:, :, None] + log_probs.view(b, k, vocab)).view(b, k * vocab)
-        n_cand = min(2 * k, k * vocab)
-        top_score, top_idx = cand.topk(n_cand, dim=1)  # (B, 2k)
-        origin = top_idx // vocab  # (B, 2k) which alive beam
+        top_score, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k)
+        origin = top_idx // vocab  # (B, 2k): which alive beam it extends
         token = top_idx % vocab
         token_lp = log_probs.view(b, k, vocab)[batch_rows, origin, token]  # (B, 2k)
         att = out.attention.float().view(b, k, n_regions)[batch_rows, origin]  # (B, 2k, N)
-        # Every candidate's full history, (B, 2k, t+1) / (B, 2k, t+1, N).
-        cand_tokens = torch.cat([alive_tokens[batch_rows, origin], token[:, :, None]], 2)
-        cand_lp = torch.cat([alive_lp[batch_rows, origin], token_lp[:, :, None]], 2)
-        cand_att = torch.cat([alive_att[batch_rows, origin], att[:, :, None]], 2)
         is_end = token == config.end_id
 
-        # Finished candidates join the pool, ranked by normalised score.
-        length = t + 1
-        if bool(is_end.any()):
-            new_norm = torch.where(is_end, top_score / _length_penalty(length, alpha), NEG_INF)
-            pad = max_length - length
-            pool_norm = torch.cat([fin_norm, new_norm], 1)  # (B, 3k)
-            fin_norm, keep = pool_norm.topk(k, dim=1)  # (B, k)
-            fin_tokens = torch.cat([fin_tokens, _pad(cand_tokens, pad)], 1)[batch_rows, keep]
-            fin_lp = torch.cat([fin_lp, _pad(cand_lp, pad)], 1)[batch_rows, keep]
-            fin_att = torch.cat([fin_att, _pad(cand_att, pad)], 1)[batch_rows, keep]
+        if bool(is_end.any()):  # finished candidates join the pool, ranked by normalised score
+            new_norm = torch.where(is_end, top_score / _length_penalty(t + 1, alpha), NEG_INF)
+            fin_norm, keep = torch.cat([fin_norm, new_norm], 1).topk(k, dim=1)  # of (B, 3k)
             fin_score = torch.cat([fin_score, top_score], 1)[batch_rows, keep]
-            new_len = torch.full_like(top_score, length, dtype=torch.long)
-            fin_len = torch.cat([fin_len, new_len], 1)[batch_rows, keep]
+            fin_step = torch.cat([fin_step, torch.full_like(origin, t)], 1)[batch_rows, keep]
+            fin_parent = torch.cat([fin_parent, origin], 1)[batch_rows, keep]
+            fin_lp = torch.cat([fin_lp, token_lp], 1)[batch_rows, keep]
+            fin_att = torch.cat([fin_att, att], 1)[batch_rows, keep]
 
         # The k best unfinished candidates stay alive.
-        alive_cand = torch.where(is_end, NEG_INF, top_score)
-        alive_score, pick = alive_cand.topk(k, dim=1)  # (B, k)
-        alive_tokens = cand_tokens[batch_rows, pick]
-        alive_lp = cand_lp[batch_rows, pick]
-        alive_att = cand_att[batch_rows, pick]
-        rows = (batch_rows * k + origin[batch_rows, pick]).view(-1)  # (B*k,) rows of the old batch
-        state = out.state.index_select(rows)
-        last = alive_tokens[:, :, -1].reshape(-1)
+        alive_score, pick = torch.where(is_end, NEG_INF, top_score).topk(k, dim=1)  # (B, k)
+        parents.append(origin[batch_rows, pick])
+        tokens_hist.append(token[batch_rows, pick])
+        lp_hist.append(token_lp[batch_rows, pick])
+        att_hist.append(att[batch_rows, pick])
+        state = out.state.index_select((batch_rows * k + parents[-1]).view(-1))
+        last = tokens_hist[-1].reshape(-1)
 
         # Stop when, for every image, the pool is full and no alive beam can still beat it:
         # log probs only fall, so the best any alive beam can reach is score / max_length**alpha.
@@ -207,40 +198,48 @@ def beam_search(
             break
 
     # Unfinished beams compete too (a model that never says <end> still gets k answers).
-    length = alive_tokens.shape[2]
-    pad = max_length - length
-    all_norm = torch.cat([fin_norm, alive_score / _length_penalty(length, alpha)], 1)  # (B, 2k)
-    all_score = torch.cat([fin_score, alive_score], 1)
-    all_len = torch.cat([fin_len, torch.full_like(fin_len, length)], 1)
-    all_tokens = torch.cat([fin_tokens, _pad(alive_tokens, pad)], 1)
-    all_lp = torch.cat([fin_lp, _pad(alive_lp, pad)], 1)
-    all_att = torch.cat([fin_att, _pad(alive_att, pad)], 1).cpu()
-    order = all_norm.argsort(dim=1, descending=True)[:, :k].tolist()
-    norm_l, score_l, len_l = all_norm.tolist(), all_score.tolist(), all_len.tolist()
-    tokens_l, lp_l = all_tokens.tolist(), all_lp.tolist()
+    steps = len(tokens_hist)
+    alive_norm = alive_score / _length_penalty(steps, alpha)
+    all_norm = torch.cat([fin_norm, alive_norm], 1)  # (B, 2k)
+    best_norm, choice = all_norm.topk(k, dim=1)  # (B, k)
+    from_pool = choice < k
+    pool_idx = choice.clamp(max=k - 1)
+    score = torch.where(
+        from_pool, fin_score.gather(1, pool_idx), alive_score.gather(1, (choice - k).clamp(min=0))
+    )
+    # The last alive step of each chosen hypothesis and its beam there.
+    last_step = torch.where(from_pool, fin_step.gather(1, pool_idx) - 1, steps - 1)  # (B, k)
+    ptr = torch.where(from_pool, fin_parent.gather(1, pool_idx), (choice - k).clamp(min=0))
+    length = last_step + 1 + from_pool.long()  # tokens, <end> included
+    out_tokens = torch.zeros((b, k, steps + 1), dtype=torch.long, device=device)
+    out_lp = torch.zeros((b, k, steps + 1), device=device)
+    out_att = torch.zeros((b, k, steps + 1, n_regions), device=device)
+    for t in reversed(range(steps)):  # follow the back-pointers
+        active = t <= last_step  # (B, k)
+        out_tokens[:, :, t] = torch.where(active, tokens_hist[t].gather(1, ptr), 0)
+        out_lp[:, :, t] = torch.where(active, lp_hist[t].gather(1, ptr), 0.0)
+        out_att[:, :, t] = torch.where(active[:, :, None], att_hist[t][batch_rows, ptr], 0.0)
+        ptr = torch.where(active, parents[t].gather(1, ptr), ptr)
+    end_at = (last_step + 1).clamp(max=steps)[:, :, None]  # (B, k, 1): where <end> goes
+    out_lp.scatter_(2, end_at, torch.where(from_pool, fin_lp.gather(1, pool_idx), 0.0)[:, :, None])
+    end_att = torch.where(from_pool[:, :, None], fin_att[batch_rows, pool_idx], 0.0)  # (B, k, N)
+    out_att[batch_rows, torch.arange(k, device=device)[None, :], end_at[:, :, 0]] += end_att
 
+    norm_l, score_l, len_l = best_norm.tolist(), score.tolist(), length.tolist()
+    pool_l, tokens_l, lp_l = from_pool.tolist(), out_tokens.tolist(), out_lp.tolist()
+    out_att = out_att.cpu()
     results: list[list[Hypothesis]] = []
     for i in range(b):
         hyps = []
-        for j in order[i]:
+        for j in range(k):
             if norm_l[i][j] == NEG_INF:
                 continue  # a beam that never existed
-            n = len_l[i][j]
-            finished = j < k
+            n, finished = len_l[i][j], pool_l[i][j]
             words = tokens_l[i][j][: n - 1] if finished else tokens_l[i][j][:n]
             hyps.append(
                 Hypothesis(
-                    words, score_l[i][j], norm_l[i][j], lp_l[i][j][:n], all_att[i, j, :n], finished
+                    words, score_l[i][j], norm_l[i][j], lp_l[i][j][:n], out_att[i, j, :n], finished
                 )
             )
         results.append(hyps)
     return results
-
-
-def _pad(x: torch.Tensor, n: int) -> torch.Tensor:
-    """Pad dim 2 (time) of a (B, C, T, ...) tensor with n zeros at the end."""
-    if n == 0:
-        return x
-    shape = list(x.shape)
-    shape[2] = n
-    return torch.cat([x, x.new_zeros(shape)], 2)
