@@ -1,0 +1,173 @@
+"""The judge of drawn faces: a small CNN that reads age group, gender, skin tone and hair.
+
+Not a paper's architecture: a plain VGG-style classifier (Simonyan and Zisserman 2015, much
+smaller) with one linear head per attribute, in the role that the face-attribute classifiers
+(Face++ in the Speech2Face paper, arXiv:1905.09773, section 4.1) play there: it measures whether
+a face drawn from a voice shows the speaker's attributes. It is trained on the world's faces
+(random scale, offset and background) and on normalised renders of the same glyphs, blurred at
+random, so that it judges the decoder's smooth drawings and real glyphs alike; it never sees a
+face drawn from a voice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class FaceAttributesConfig:
+    """Hyperparameters of :class:`FaceAttributeClassifier`.
+
+    Args:
+        image_size (int, defaults to 64): side of the square RGB faces in pixels.
+        channels (tuple[int, ...], defaults to (24, 48, 96)): channels of the stages; each
+            halves the resolution, then a global average pool.
+        attribute_names (tuple[str, ...], defaults to ("age_group", "gender", "skin_tone",
+            "hair")): names of the heads, in order.
+        attribute_sizes (tuple[int, ...], defaults to (3, 2, 5, 7)): classes of each head.
+        dropout (float, defaults to 0.1): dropout before the heads.
+    """
+
+    image_size: int = 64  # the world's faces and the decoder's drawings
+    channels: tuple[int, ...] = (24, 48, 96)  # 64 px -> 8 x 8: glyph parts are 8-16 px wide
+    attribute_names: tuple[str, ...] = ("age_group", "gender", "skin_tone", "hair")
+    attribute_sizes: tuple[int, ...] = (3, 2, 5, 7)  # see world.people
+    dropout: float = 0.1  # mild: fresh backgrounds every epoch already regularise
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
+        self.attribute_names = tuple(str(n) for n in self.attribute_names)
+        self.attribute_sizes = tuple(int(n) for n in self.attribute_sizes)
+        if not self.channels or any(c <= 0 for c in self.channels):
+            raise ValueError(f"channels must be positive, got {self.channels}")
+        if len(self.attribute_names) != len(self.attribute_sizes) or not self.attribute_names:
+            raise ValueError("attribute_names and attribute_sizes must have the same length > 0")
+        if any(n < 2 for n in self.attribute_sizes):
+            raise ValueError(
+                f"every attribute needs at least 2 classes, got {self.attribute_sizes}"
+            )
+        if self.image_size < 2 ** len(self.channels):
+            raise ValueError(f"image_size {self.image_size} is too small for {self.channels}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FaceAttributesConfig:
+        """Strict: an unknown key is an error, never silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown FaceAttributesConfig keys: {unknown}")
+        return cls(**values)
+
+
+@dataclass
+class FaceAttributesOutput:
+    """Logits per attribute, and the mean cross-entropy when labels were given."""
+
+    logits: list[torch.Tensor]  # one (B, n_k) per attribute
+    loss: torch.Tensor | None = None
+
+
+class FaceAttributeClassifier(nn.Module):
+    """Faces (B, 3, S, S) in [0, 1] -> logits for each attribute."""
+
+    def __init__(self, config: FaceAttributesConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c_out in config.channels:
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(config.dropout)
+        self.heads = nn.Linear(c_in, sum(config.attribute_sizes))
+
+    def forward(
+        self, faces: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> FaceAttributesOutput:
+        """``labels`` (B, n_attributes) long gives the loss: cross-entropy averaged over heads."""
+        if faces.ndim != 4 or faces.shape[1] != 3:
+            raise ValueError(f"expected faces (B, 3, H, W), got {tuple(faces.shape)}")
+        x = self.features(faces * 2.0 - 1.0).mean(dim=(-2, -1))  # (B, C)
+        logits = list(self.heads(self.dropout(x)).split(self.config.attribute_sizes, dim=-1))
+        if labels is None:
+            return FaceAttributesOutput(logits)
+        loss = sum(F.cross_entropy(lg, labels[:, k]) for k, lg in enumerate(logits))
+        return FaceAttributesOutput(logits, loss / len(logits))
+
+    @torch.inference_mode()
+    def predict(self, faces: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Class probabilities per attribute name, each (B, n_k)."""
+        out = self(faces)
+        return {
+            name: lg.float().softmax(-1)
+            for name, lg in zip(self.config.attribute_names, out.logits, strict=True)
+        }
+
+    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
+
+    def save_pretrained(
+        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
+    ) -> None:
+        """Write config.json and model.safetensors (float16 by default: half the size)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()}
+        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        state = {
+            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+            for k, v in self.state_dict().items()
+        }
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
+    ) -> FaceAttributeClassifier:
+        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
+        config_file = _resolve_file(path_or_repo, CONFIG_NAME)
+        config = FaceAttributesConfig.from_dict(
+            json.loads(Path(config_file).read_text(encoding="utf-8"))
+        )
+        model = cls(config)
+        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location).eval()
+
+
+def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
+    """A local checkpoint file, or the same file downloaded from a Hub repository."""
+    if Path(path_or_repo).is_dir():
+        path = Path(path_or_repo) / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        return str(path)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(str(path_or_repo), filename)

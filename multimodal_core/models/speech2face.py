@@ -1,0 +1,372 @@
+"""Speech2Face: a voice encoder that predicts a face embedding, and a decoder that draws it.
+
+Implements the design of Oh et al. 2019, "Speech2Face: Learning the Face Behind a Voice"
+(arXiv:1905.09773): a face encoder maps a face to a feature vector; a face decoder, trained
+separately, draws a normalised (front-facing, centred, neutral background) face from that vector;
+a voice encoder (convolutions over a log-spectrogram, average pooling over time, two fully
+connected layers) is trained with the face side frozen to predict the face feature of the same
+person from their voice, with the paper's loss: an L1 distance between the normalised features
+plus a distillation term that matches the face model's classifier outputs on the predicted and
+true features (softmax with temperature T).
+
+What differs from the paper, and why:
+- The face encoder is learned here, with the decoder, as an autoencoder over the world's 64 x 64
+  faces (random scale, offset and background), instead of a pretrained VGG-Face: nothing can be
+  downloaded, and the world has no face-recognition data. Like the paper's decoder it draws the
+  *normalised* face (the glyph centred at one scale on grey), so the feature need not carry the
+  background or the placement, only the person.
+- The embedding is L2-normalised by construction (the paper normalises inside the loss), so the
+  voice encoder predicts a point on the same sphere and retrieval is a cosine similarity.
+- The classifier of the distillation term is a linear attribute head (age group, gender, skin
+  tone, hair) trained on the face embedding with the autoencoder, standing in for VGG-Face's
+  identity classifier: there are no identities in this world, only attributes.
+- The paper's extra L2 term on normalised features is dropped: with unit-norm features the L1 and
+  the distillation terms already pin the prediction down (its weight was 0.025).
+- Gaussian noise on the embedding while training the decoder (a denoising autoencoder) so that
+  the decoder draws a sensible face near, not only at, the embeddings of real faces: a voice's
+  prediction lies between the faces of the people who sound alike.
+
+Models take tensors only: log-mels come from :func:`multimodal_core.audio.log_mel`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class Speech2FaceConfig:
+    """Hyperparameters of :class:`Speech2Face`.
+
+    Args:
+        image_size (int, defaults to 64): side of the square RGB faces in pixels.
+        face_channels (tuple[int, ...], defaults to (32, 64, 128, 128)): channels of the face
+            encoder's stages (each halves the resolution) and, reversed, of the decoder's.
+        embed_dim (int, defaults to 64): size of the face embedding the voice must predict.
+        n_mels (int, defaults to 64): mel bands of the voice input (``audio.FeatureConfig``).
+        voice_channels (tuple[int, ...], defaults to (32, 64, 96, 128)): channels of the voice
+            encoder's stages; each halves frequency and time.
+        voice_hidden (int, defaults to 256): width of the voice encoder's fully connected layer.
+        attribute_sizes (tuple[int, ...], defaults to (3, 2, 5, 7)): classes of the attribute
+            head: age group, gender, skin tone, hair (see ``world.people``).
+        decoder_noise (float, defaults to 0.3): norm of the Gaussian noise added to the unit
+            embedding while training the decoder.
+        attribute_weight (float, defaults to 0.1): weight of the attribute head's cross-entropy in
+            the autoencoder's loss.
+        distill_weight (float, defaults to 1.0): weight of the distillation term in the voice loss.
+        distill_temperature (float, defaults to 2.0): the paper's T.
+    """
+
+    image_size: int = 64  # the world's faces; the decoder draws at the same size
+    face_channels: tuple[int, ...] = (32, 64, 128, 128)  # 64 px -> 4 x 4 grid
+    embed_dim: int = 64  # 75 distinct normalised faces in the world: 64 dimensions are plenty
+    n_mels: int = 64  # audio.FeatureConfig's default
+    voice_channels: tuple[int, ...] = (32, 64, 96, 128)  # 64 mels -> 4 bands after 4 halvings
+    voice_hidden: int = 256  # the paper's FC layers are 4096 wide for 4096-d targets
+    attribute_sizes: tuple[int, ...] = (3, 2, 5, 7)  # age, gender, skin tone, hair
+    decoder_noise: float = 0.3  # a voice's prediction lands between faces: decode near them too
+    attribute_weight: float = 0.1  # shapes the embedding without outweighing reconstruction
+    distill_weight: float = 1.0  # the L1 term is about 0.1-0.5 per face; KL about the same
+    distill_temperature: float = 2.0  # the paper's value
+
+    def __post_init__(self) -> None:
+        self.face_channels = tuple(int(c) for c in self.face_channels)  # JSON gives lists
+        self.voice_channels = tuple(int(c) for c in self.voice_channels)
+        self.attribute_sizes = tuple(int(c) for c in self.attribute_sizes)
+        for name in ("face_channels", "voice_channels", "attribute_sizes"):
+            values = getattr(self, name)
+            if not values or any(v <= 0 for v in values):
+                raise ValueError(f"{name} must be a non-empty tuple of positive ints, got {values}")
+        if self.image_size % (2 ** len(self.face_channels)) != 0:
+            raise ValueError(
+                f"image_size ({self.image_size}) must be divisible by 2 ** len(face_channels) "
+                f"({2 ** len(self.face_channels)})"
+            )
+        if self.n_mels % (2 ** len(self.voice_channels)) != 0:
+            raise ValueError(
+                f"n_mels ({self.n_mels}) must be divisible by 2 ** len(voice_channels) "
+                f"({2 ** len(self.voice_channels)})"
+            )
+        for name in ("embed_dim", "voice_hidden"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("decoder_noise", "attribute_weight", "distill_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.distill_temperature <= 0:
+            raise ValueError(f"distill_temperature must be > 0, got {self.distill_temperature}")
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the face encoder's last feature map."""
+        return self.image_size // 2 ** len(self.face_channels)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Speech2FaceConfig:
+        """Strict: an unknown key is an error, never silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown Speech2FaceConfig keys: {unknown}")
+        return cls(**values)
+
+
+@dataclass
+class FaceAutoencoderOutput:
+    """What :meth:`Speech2Face.face_autoencoder` returns."""
+
+    embedding: torch.Tensor  # (B, D) unit norm
+    reconstruction: torch.Tensor  # (B, 3, S, S) in [0, 1]
+    attribute_logits: list[torch.Tensor]  # one (B, n_k) per attribute
+    loss: torch.Tensor | None = None
+    reconstruction_loss: torch.Tensor | None = None
+    attribute_loss: torch.Tensor | None = None
+
+
+@dataclass
+class VoiceOutput:
+    """What :meth:`Speech2Face.forward` returns: the predicted embedding and the drawn face."""
+
+    embedding: torch.Tensor  # (B, D) unit norm
+    face: torch.Tensor | None  # (B, 3, S, S) in [0, 1], None when not drawn
+    loss: torch.Tensor | None = None
+    l1_loss: torch.Tensor | None = None
+    distill_loss: torch.Tensor | None = None
+
+
+def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class FaceEncoder(nn.Module):
+    """A face (B, 3, S, S) in [0, 1] -> a unit embedding (B, D)."""
+
+    def __init__(self, config: Speech2FaceConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c_out in config.face_channels:
+            layers += _conv_bn_relu(c_in, c_out, 2) + _conv_bn_relu(c_out, c_out, 1)
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.project = nn.Linear(c_in * config.grid_size**2, config.embed_dim)
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        x = self.features(faces * 2.0 - 1.0)  # (B, C, g, g)
+        return F.normalize(self.project(x.flatten(1)), dim=-1)  # (B, D)
+
+
+class FaceDecoder(nn.Module):
+    """A unit embedding (B, D) -> a normalised face (B, 3, S, S) in [0, 1]."""
+
+    def __init__(self, config: Speech2FaceConfig) -> None:
+        super().__init__()
+        channels = config.face_channels[::-1]
+        self.grid = config.grid_size
+        self.scale = config.embed_dim**0.5  # unit vectors have entries of about 1 / sqrt(D)
+        self.expand = nn.Linear(config.embed_dim, channels[0] * self.grid**2)
+        layers: list[nn.Module] = []
+        c_in = channels[0]
+        for c_out in [*channels[1:], channels[-1] // 2]:
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),  # no checkerboard of transposed convs
+                *_conv_bn_relu(c_in, c_out, 1),
+            ]
+            c_in = c_out
+        layers += [nn.Conv2d(c_in, 3, 3, padding=1)]
+        self.draw = nn.Sequential(*layers)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.expand(embedding * self.scale))  # (B, C * g * g)
+        x = x.view(x.shape[0], -1, self.grid, self.grid)  # (B, C, g, g)
+        return torch.sigmoid(self.draw(x))  # (B, 3, S, S)
+
+
+class VoiceEncoder(nn.Module):
+    """A log-mel spectrogram in dB (B, n_mels, T), any T >= 16 -> a unit embedding (B, D).
+
+    Convolutions over frequency and time, average pooling over time (so any length works), then
+    two fully connected layers, as in the paper's voice encoder.
+    """
+
+    def __init__(self, config: Speech2FaceConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 1
+        for c_out in config.voice_channels:
+            layers += [*_conv_bn_relu(c_in, c_out, 1), nn.MaxPool2d(2)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        bands = config.n_mels // 2 ** len(config.voice_channels)
+        self.head = nn.Sequential(
+            nn.Linear(c_in * bands, config.voice_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.voice_hidden, config.embed_dim),
+        )
+        self.min_frames = 2 ** len(config.voice_channels)
+
+    def forward(self, log_mel_db: torch.Tensor) -> torch.Tensor:
+        if log_mel_db.ndim != 3 or log_mel_db.shape[-1] < self.min_frames:
+            raise ValueError(
+                f"expected log-mels (B, n_mels, T) with T >= {self.min_frames}, "
+                f"got {tuple(log_mel_db.shape)}"
+            )
+        x = (log_mel_db / 40.0 + 1.0).unsqueeze(1)  # dB in [-80, 0] -> [-1, 1]; (B, 1, M, T)
+        x = self.features(x)  # (B, C, M / 2^k, T / 2^k)
+        x = x.mean(dim=-1).flatten(1)  # average over time: (B, C * M / 2^k)
+        return F.normalize(self.head(x), dim=-1)  # (B, D)
+
+
+class Speech2Face(nn.Module):
+    """Face encoder, face decoder, attribute head and voice encoder of one world.
+
+    ``forward(log_mels)`` is the voice-to-face path used at inference; the two training stages
+    call :meth:`face_autoencoder` and :meth:`forward` with targets.
+    """
+
+    def __init__(self, config: Speech2FaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.face_encoder = FaceEncoder(config)
+        self.face_decoder = FaceDecoder(config)
+        self.attribute_head = nn.Linear(config.embed_dim, sum(config.attribute_sizes))
+        self.voice_encoder = VoiceEncoder(config)
+
+    def attributes(self, embedding: torch.Tensor) -> list[torch.Tensor]:
+        """Logits per attribute (age, gender, skin, hair) read from embeddings (B, D)."""
+        return list(self.attribute_head(embedding).split(self.config.attribute_sizes, dim=-1))
+
+    def draw(self, embedding: torch.Tensor) -> torch.Tensor:
+        """The normalised face (B, 3, S, S) in [0, 1] of embeddings (B, D)."""
+        return self.face_decoder(embedding)
+
+    def face_autoencoder(
+        self,
+        faces: torch.Tensor,
+        normalised_faces: torch.Tensor | None = None,
+        attributes: torch.Tensor | None = None,
+    ) -> FaceAutoencoderOutput:
+        """Stage 1: faces (B, 3, S, S) -> embedding -> the normalised face.
+
+        With targets (the normalised faces, and attribute labels (B, 4) long), the loss is the L1
+        reconstruction plus ``attribute_weight`` times the attribute cross-entropy.
+        """
+        embedding = self.face_encoder(faces)  # (B, D)
+        decoder_input = embedding
+        if self.training and self.config.decoder_noise > 0:
+            noise = torch.randn_like(embedding) * (
+                self.config.decoder_noise / embedding.shape[1] ** 0.5
+            )
+            decoder_input = F.normalize(embedding + noise, dim=-1)
+        reconstruction = self.face_decoder(decoder_input)
+        logits = self.attributes(embedding)
+        if normalised_faces is None or attributes is None:
+            return FaceAutoencoderOutput(embedding, reconstruction, logits)
+        rec = F.l1_loss(reconstruction, normalised_faces)
+        attr = sum(F.cross_entropy(lg, attributes[:, k]) for k, lg in enumerate(logits))
+        attr = attr / len(logits)
+        loss = rec + self.config.attribute_weight * attr
+        return FaceAutoencoderOutput(embedding, reconstruction, logits, loss, rec, attr)
+
+    def forward(
+        self,
+        log_mel_db: torch.Tensor,
+        target_embedding: torch.Tensor | None = None,
+        draw: bool = True,
+    ) -> VoiceOutput:
+        """Stage 2 and inference: log-mels (B, n_mels, T) -> predicted embedding -> face.
+
+        With ``target_embedding`` (B, D), the frozen face encoder's embedding of the same
+        person's face, the loss is the paper's: L1 between the (unit) embeddings plus
+        ``distill_weight`` times T^2 KL(softmax(head(face)/T) || softmax(head(voice)/T)) summed
+        over the attributes.
+        """
+        embedding = self.voice_encoder(log_mel_db)  # (B, D)
+        face = self.face_decoder(embedding) if draw else None
+        if target_embedding is None:
+            return VoiceOutput(embedding, face)
+        l1 = (embedding - target_embedding).abs().sum(dim=-1).mean()
+        t = self.config.distill_temperature
+        distill = embedding.new_zeros(())
+        teacher_logits = self.attributes(target_embedding.detach())
+        for student, teacher in zip(self.attributes(embedding), teacher_logits, strict=True):
+            distill = distill + F.kl_div(
+                F.log_softmax(student / t, dim=-1),
+                F.log_softmax(teacher / t, dim=-1),
+                log_target=True,
+                reduction="batchmean",
+            ) * (t * t)
+        loss = l1 + self.config.distill_weight * distill
+        return VoiceOutput(embedding, face, loss, l1, distill)
+
+    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
+
+    def save_pretrained(
+        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
+    ) -> None:
+        """Write config.json and model.safetensors (float16 by default: half the size)."""
+        _save(self, asdict(self.config), directory, dtype)
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
+    ) -> Speech2Face:
+        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
+        config = Speech2FaceConfig.from_dict(_read_config(path_or_repo))
+        return _load(cls(config), path_or_repo, map_location)
+
+
+def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
+    """A local checkpoint file, or the same file downloaded from a Hub repository."""
+    if Path(path_or_repo).is_dir():
+        path = Path(path_or_repo) / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        return str(path)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(str(path_or_repo), filename)
+
+
+def _read_config(path_or_repo: str | os.PathLike) -> dict:
+    return json.loads(Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
+
+
+def _save(
+    module: nn.Module, config: dict, directory: str | os.PathLike, dtype: torch.dtype
+) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    state = {
+        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in module.state_dict().items()
+    }
+    save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+
+def _load(model: nn.Module, path_or_repo: str | os.PathLike, map_location: str) -> nn.Module:
+    state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
+    model.load_state_dict(state, strict=True)
+    return model.to(map_location).eval()
