@@ -60,7 +60,7 @@ def render_background(
 ) -> tuple[np.ndarray, Background]:
     """Draw a background word uniformly from ``words`` and render it (``(size, size, 3)`` float32
     in [0, 1]). Colours are plain or gradient with equal probability."""
-    word = str(rng.choice(words))
+    word = words[int(rng.integers(len(words)))]
     if word in TEXTURES:
         t = _texture(word, size)
         y, x = rng.integers(0, size + 1, 2)
@@ -71,14 +71,14 @@ def render_background(
         image = tint * (1.0 + 0.18 * crop[:, :, None])
         return np.clip(image, 0.0, 1.0), Background("texture", word)
     base = np.asarray(COLOURS[word], np.float32) + rng.uniform(-1, 1, 3) * _COLOUR_JITTER
-    base = np.clip(base, 0, 255) / 255.0
+    base = (np.clip(base, 0, 255) / 255.0).astype(np.float32)
     if rng.random() < 0.5:
         return np.broadcast_to(base, (size, size, 3)).copy(), Background("plain", word)
     # Same hue from darker to lighter along a random direction.
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
-    t = np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None]  # (size, size)
-    t = (t - t.min()) / (t.max() - t.min() + 1e-6)
+    c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
+    t = 0.5 + 0.5 * (c * ramp[None, :] + s * ramp[:, None]) / (abs(c) + abs(s))  # (size, size)
     dark, light = base * 0.8, base + (1.0 - base) * 0.25
     image = dark + t[:, :, None] * (light - dark)
-    return image.astype(np.float32), Background("gradient", word)
+    return image, Background("gradient", word)

@@ -14,7 +14,11 @@ import torch
 from torch.utils.data import Dataset
 
 from multimodal_core.world import language
-from multimodal_core.world.scenes import Scene
+from multimodal_core.world.catalogue import CLASS_NAMES, SOUNDING_CLASSES, get_class
+from multimodal_core.world.people import AGE_GROUPS, GENDERS, Person, person
+from multimodal_core.world.scenes import Scene, SceneObject
+from multimodal_core.world.seeding import rng_for
+from multimodal_core.world.sounds import NOISES, Mixture, mixture
 from multimodal_core.world.splits import scene_in_split, seeds
 
 
@@ -139,3 +143,160 @@ def collate_vqa(batch: list[VQAItem]) -> VQABatch:
         answers=torch.tensor([_ANSWER_INDEX[q.answer] for _, q in pairs], dtype=torch.long),
         types=[q.type for _, q in pairs],
     )
+
+
+class TextToImageItem(NamedTuple):
+    image: torch.Tensor  # (3, H, W) float32 in [0, 1]
+    captions: list[str]  # true descriptions; training picks one per step
+    label: int  # index in CLASS_NAMES of the (first) object
+
+
+class TextToImageDataset(_SceneDataset):
+    """Pictures and their descriptions for the text-conditional GAN.
+
+    By default one large centred object (the curriculum the GAN can learn on two cores);
+    pass ``layout="grid", n_objects=(1, 2)`` for fuller scenes. Batch with
+    :func:`collate_text_to_image`.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 64,
+        length: int | None = None,
+        *,
+        held_out_ok: bool = False,
+        **scene_options: Any,
+    ) -> None:
+        scene_options.setdefault("layout", "center")
+        scene_options.setdefault("n_objects", (1, 1))
+        super().__init__(split, size, length, held_out_ok, scene_options)
+
+    def __getitem__(self, index: int) -> TextToImageItem:
+        s = self.scene(index)
+        label = CLASS_NAMES.index(s.objects[0].name)
+        return TextToImageItem(image_tensor(s.image), language.captions(s), label)
+
+
+def collate_text_to_image(
+    batch: list[TextToImageItem],
+) -> tuple[torch.Tensor, list[list[str]], torch.Tensor]:
+    """Images (B, 3, H, W), one list of captions per image, labels (B,)."""
+    images = torch.stack([item.image for item in batch])
+    labels = torch.tensor([item.label for item in batch], dtype=torch.long)
+    return images, [item.captions for item in batch], labels
+
+
+class LocalizationItem(NamedTuple):
+    image: torch.Tensor  # (3, H, W) float32 in [0, 1]
+    audio: torch.Tensor  # (T,) float32: the sounding object, maybe a quieter off-screen one, noise
+    mask: torch.Tensor  # (H, W) bool: visible pixels of the sounding object
+    box: torch.Tensor  # (4,) long: x0, y0, x1, y1 (exclusive) of the sounding object
+    label: int  # index in CLASS_NAMES of the sounding object
+
+
+class LocalizationDataset(_SceneDataset):
+    """Scenes of 2-4 objects that can sound (distinct classes) plus 0-2 silent ones, and the
+    sound of one of them: knowing what sounds does not say where, the picture must.
+
+    With ``second_probability`` a quieter source that is *not* in the picture joins the mix;
+    with ``noise_probability`` background noise (pink noise or applause) does.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 128,
+        length: int | None = None,
+        *,
+        held_out_ok: bool = False,
+        seconds: float = 2.0,
+        sample_rate: int = 16000,
+        second_probability: float = 0.5,
+        noise_probability: float = 0.5,
+        **scene_options: Any,
+    ) -> None:
+        scene_options.setdefault("classes", SOUNDING_CLASSES)
+        scene_options.setdefault("n_objects", (2, 4))
+        scene_options.setdefault("distractors", (0, 2))
+        scene_options.setdefault("repeat_probability", 0.0)  # one sounding object per class
+        super().__init__(split, size, length, held_out_ok, scene_options)
+        self.seconds = seconds
+        self.sample_rate = sample_rate
+        self.second_probability = second_probability
+        self.noise_probability = noise_probability
+
+    def sounding(self, s: Scene) -> tuple[SceneObject, Mixture]:
+        """Which object of scene ``s`` sounds, and the sound track."""
+        rng = rng_for(s.seed, "localization")
+        candidates = [o for o in s.objects if get_class(o.name).sound is not None]
+        target = candidates[int(rng.integers(len(candidates)))]
+        second = None
+        if rng.random() < self.second_probability:
+            off_screen = [c for c in SOUNDING_CLASSES if c not in s.class_names]
+            second = get_class(off_screen[int(rng.integers(len(off_screen)))]).sound
+        noise = str(rng.choice(NOISES)) if rng.random() < self.noise_probability else None
+        source = get_class(target.name).sound
+        if source is None:  # unreachable: candidates all have a sound
+            raise RuntimeError(f"{target.name} has no sound")
+        track = mixture(source, s.seed, self.seconds, self.sample_rate, second=second, noise=noise)
+        return target, track
+
+    def __getitem__(self, index: int) -> LocalizationItem:
+        s = self.scene(index)
+        target, track = self.sounding(s)
+        return LocalizationItem(
+            image=image_tensor(s.image),
+            audio=torch.from_numpy(track.audio),
+            mask=torch.from_numpy(target.mask),
+            box=torch.tensor(target.box, dtype=torch.long),
+            label=CLASS_NAMES.index(target.name),
+        )
+
+
+class VoiceToFaceItem(NamedTuple):
+    voice: torch.Tensor  # (T,) float32
+    face: torch.Tensor  # (3, S, S) float32 in [0, 1]
+    age_group: int  # index in people.AGE_GROUPS
+    gender: int  # index in people.GENDERS
+
+
+class VoiceToFaceDataset(Dataset):
+    """A person's voice and face; item ``i`` is the person of the ``i``-th seed of the split.
+    Skin tone and hair vary in the faces but not in the voices (see people.py)."""
+
+    def __init__(
+        self,
+        split: str = "train",
+        face_size: int = 64,
+        length: int | None = None,
+        *,
+        held_out_ok: bool = False,
+        seconds: float = 2.0,
+        sample_rate: int = 16000,
+    ) -> None:
+        self.seeds = seeds(split, held_out_ok=held_out_ok)
+        self.length = len(self.seeds) if length is None else length
+        if not 0 < self.length <= len(self.seeds):
+            raise ValueError(f"length must be in 1..{len(self.seeds)} for {split!r}")
+        self.face_size = face_size
+        self.seconds = seconds
+        self.sample_rate = sample_rate
+
+    def __len__(self) -> int:
+        return self.length
+
+    def person(self, index: int) -> Person:
+        """The person behind item ``index``."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for a dataset of {self.length}")
+        return person(self.seeds[index])
+
+    def __getitem__(self, index: int) -> VoiceToFaceItem:
+        p = self.person(index)
+        return VoiceToFaceItem(
+            voice=torch.from_numpy(p.voice(self.seconds, self.sample_rate)),
+            face=image_tensor(p.face(self.face_size)),
+            age_group=AGE_GROUPS.index(p.age_group),
+            gender=GENDERS.index(p.gender),
+        )

@@ -24,7 +24,8 @@ class Glyph:
 
     rgb: np.ndarray  # (h, w, 3) float32, premultiplied by alpha, in [0, 1]
     alpha: np.ndarray  # (h, w, 1) float32 in [0, 1]
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of alpha > ALPHA_THRESHOLD
+    opaque: np.ndarray  # (h, w) bool: alpha > ALPHA_THRESHOLD, the glyph's mask
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) of the opaque pixels
 
 
 @cache
@@ -76,9 +77,11 @@ def glyph(emoji: str, size: int, angle: int = 0) -> Glyph:
     if angle:
         image = image.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
     rgba = np.asarray(image, dtype=np.float32) / 255.0
-    alpha = rgba[:, :, 3:4]
-    ys, xs = np.nonzero(alpha[:, :, 0] > ALPHA_THRESHOLD)
+    alpha = np.ascontiguousarray(rgba[:, :, 3:4])
+    opaque = alpha[:, :, 0] > ALPHA_THRESHOLD
+    ys, xs = np.nonzero(opaque)
     if len(xs) == 0:
         raise ValueError(f"glyph {emoji!r} rendered fully transparent at {size} px")
     box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    return Glyph(rgb=np.ascontiguousarray(rgba[:, :, :3] * alpha), alpha=alpha, box=box)
+    rgb = np.ascontiguousarray(rgba[:, :, :3] * alpha)
+    return Glyph(rgb=rgb, alpha=alpha, opaque=opaque, box=box)

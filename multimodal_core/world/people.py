@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from multimodal_core.world import clips
+from multimodal_core.world import clips, speech
 from multimodal_core.world.backgrounds import COLOURS, render_background
 from multimodal_core.world.catalogue import CLASSES, SKIN_TONES, article
 from multimodal_core.world.glyphs import glyph
 from multimodal_core.world.seeding import rng_for
-from multimodal_core.world.speech import VoiceSettings, speak
+from multimodal_core.world.speech import VoiceSettings
 
 AGE_GROUPS: tuple[str, ...] = ("child", "adult", "older")
 GENDERS: tuple[str, ...] = ("female", "male")
@@ -108,18 +108,17 @@ def speak_clip(
 ) -> np.ndarray:
     """Random sentences in one voice, with short pauses, cut to ``seconds``: float32 mono,
     normalised, starting with speech (never silent)."""
-    # Speaking rates here are at least 2 words a second and a sentence has 4-8 words, so a
-    # sentence lasts under 4 s and is rarely under 1 s: this many always fill the clip.
-    texts = [sentence(rng) for _ in range(max(2, int(np.ceil(seconds)) + 1))]
-    spoken, native = speak(texts, settings, seed=int(rng.integers(2**31)))
     pieces: list[np.ndarray] = []
-    for audio in spoken:
-        pieces += [
-            clips.trim_silence(audio),
-            np.zeros(int(rng.uniform(0.1, 0.3) * native), np.float32),
-        ]
-    clip = np.concatenate(pieces)[: round(seconds * native)]
-    clip = clips.resample(clip, native, sample_rate)
+    total = 0
+    with speech.session(int(rng.integers(2**31))) as voice:
+        target = round(seconds * voice.sample_rate)
+        while total < target:
+            audio = clips.trim_silence(voice.speak(sentence(rng), settings, "en-us"))
+            pause = np.zeros(int(rng.uniform(0.1, 0.3) * voice.sample_rate), np.float32)
+            pieces += [audio, pause]
+            total += len(audio) + len(pause)
+        native = voice.sample_rate
+    clip = clips.resample(np.concatenate(pieces)[:target], native, sample_rate)
     return clips.normalise(clips.fit_length(clip, round(seconds * sample_rate)), "speech")
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from multimodal_core.world.backgrounds import BACKGROUND_WORDS, Background, render_background
 from multimodal_core.world.catalogue import CLASS_NAMES, SKIN_TONES, ObjectClass, get_class
-from multimodal_core.world.glyphs import ALPHA_THRESHOLD, Glyph, glyph
+from multimodal_core.world.glyphs import Glyph, glyph
 from multimodal_core.world.seeding import rng_for
 
 GRID = 3
@@ -102,16 +102,15 @@ def _choose_classes(
             partners.setdefault(a, set()).update(pair - {a})
     while len(chosen) < count:
         if chosen and rng.random() < repeat_probability:
-            chosen.append(str(rng.choice(chosen)))
+            chosen.append(chosen[int(rng.integers(len(chosen)))])
             continue
         banned = set(chosen).union(*(partners.get(d, ()) for d in chosen))
         allowed = [c for c in pool if c not in banned]
         if not allowed:  # every new class would complete an avoided pair: repeat one instead
-            chosen.append(str(rng.choice(chosen)))
+            chosen.append(chosen[int(rng.integers(len(chosen)))])
             continue
-        chosen.append(str(rng.choice(allowed)))
-    order = rng.permutation(len(chosen))
-    return [chosen[i] for i in order]
+        chosen.append(allowed[int(rng.integers(len(allowed)))])
+    return [chosen[i] for i in rng.permutation(len(chosen))]
 
 
 def _position_of(box: tuple[int, int, int, int], size: int) -> str:
@@ -124,7 +123,8 @@ def _position_of(box: tuple[int, int, int, int], size: int) -> str:
 def _emoji_for(cls: ObjectClass, rng: np.random.Generator) -> str:
     if not cls.skin_tones:
         return cls.emoji
-    return cls.emoji + str(rng.choice(("", *SKIN_TONES)))
+    tones = ("", *SKIN_TONES)
+    return cls.emoji + tones[int(rng.integers(len(tones)))]
 
 
 def scene(
@@ -186,12 +186,12 @@ def scene(
     placements: list[_Placement] = []
     for name, cell in zip(names, cells, strict=True):
         p = _place(rng, name, int(cell), size, layout, placements)
+        window = p.window
         for earlier in placements:  # the new glyph covers part of what is already drawn
-            earlier.visible &= ~p.visible
+            earlier.visible[window] &= ~p.glyph.opaque
+        p.visible[window] = p.glyph.opaque
         placements.append(p)
-        h, w = p.glyph.alpha.shape[:2]
-        region = image[p.y : p.y + h, p.x : p.x + w]
-        image[p.y : p.y + h, p.x : p.x + w] = region * (1.0 - p.glyph.alpha) + p.glyph.rgb
+        image[window] = image[window] * (1.0 - p.glyph.alpha) + p.glyph.rgb
 
     objects = [
         SceneObject(
@@ -205,14 +205,15 @@ def scene(
         )
         for p in placements
     ]
-    pixels = (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    # Backgrounds lie in [0, 1] and compositing is convex: no clipping needed.
+    pixels = (image * 255.0 + 0.5).astype(np.uint8)
     return Scene(image=pixels, objects=objects, background=background, seed=seed)
 
 
 @dataclass(eq=False)
 class _Placement:
     """Where one glyph goes: its square's top-left (x, y), its box, and its visible pixels
-    (shrinking as later glyphs cover it; ``area`` is the uncovered count)."""
+    (shrinking as later glyphs cover it); ``area`` is its whole glyph's pixel count."""
 
     name: str
     emoji: str
@@ -223,6 +224,12 @@ class _Placement:
     size_word: str
     visible: np.ndarray  # (H, W) bool
     area: int
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        """The image rows and columns its glyph square covers."""
+        h, w = self.glyph.opaque.shape
+        return slice(self.y, self.y + h), slice(self.x, self.x + w)
 
 
 def _place(
@@ -244,22 +251,25 @@ def _place(
             size_word, frac = "large", rng.uniform(*CENTER_SIZE_RANGE)
             jitter = 0.1 * step
         else:
-            size_word = "small" if last else str(rng.choice(SIZES))
+            size_word = "small" if last else SIZES[int(rng.integers(len(SIZES)))]
             frac = rng.uniform(*SIZE_RANGES[size_word])
             jitter = 0.0 if last else JITTER * step
         px = max(8, 2 * round(frac * size / 2))
-        angle = 0 if last else int(rng.choice(ANGLES))
+        angle = 0 if last else ANGLES[int(rng.integers(len(ANGLES)))]
         g = glyph(emoji, px, angle)
-        h, w = g.alpha.shape[:2]
+        h, w = g.opaque.shape
         cx = (col + 0.5) * step + rng.uniform(-jitter, jitter)
         cy = (row + 0.5) * step + rng.uniform(-jitter, jitter)
-        x = int(np.clip(round(cx - (g.box[0] + g.box[2]) / 2), 0, size - w))
-        y = int(np.clip(round(cy - (g.box[1] + g.box[3]) / 2), 0, size - h))
+        x = min(max(round(cx - (g.box[0] + g.box[2]) / 2), 0), size - w)
+        y = min(max(round(cy - (g.box[1] + g.box[3]) / 2), 0), size - h)
         box = (x + g.box[0], y + g.box[1], x + g.box[2], y + g.box[3])
         if _position_of(box, size) != POSITIONS[cell]:
             continue
-        full = np.zeros((size, size), dtype=bool)
-        full[y : y + h, x : x + w] = g.alpha[:, :, 0] > ALPHA_THRESHOLD
-        if all((e.visible & ~full).sum() >= MIN_VISIBLE * e.area for e in earlier):
-            return _Placement(name, emoji, g, x, y, box, size_word, full, int(full.sum()))
+        window = slice(y, y + h), slice(x, x + w)
+        if all(
+            e.visible.sum() - (e.visible[window] & g.opaque).sum() >= MIN_VISIBLE * e.area
+            for e in earlier
+        ):
+            visible = np.zeros((size, size), dtype=bool)  # filled in when drawn
+            return _Placement(name, emoji, g, x, y, box, size_word, visible, int(g.opaque.sum()))
     raise RuntimeError(f"could not place {emoji!r} in cell {cell} of a {size} px scene")

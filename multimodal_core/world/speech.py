@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,14 +96,13 @@ class _Session:
 _LOCK = threading.Lock()  # eSpeak NG is one global state per process
 
 
-def speak(
-    texts: Sequence[str], voice: VoiceSettings, seed: int, language: str = "en-us"
-) -> tuple[list[np.ndarray], int]:
-    """Each of ``texts`` spoken by ``voice`` in one fresh eSpeak NG session seeded with
-    ``seed``: float32 mono clips and their sample rate (22050 Hz)."""
+@contextmanager
+def session(seed: int) -> Iterator[_Session]:
+    """A fresh eSpeak NG session seeded with ``seed``, held alone by this thread:
+    ``session(seed).speak(text, voice, language)`` gives float32 mono at ``.sample_rate``."""
     with _LOCK:
-        session = _Session(seed)
+        s = _Session(seed)
         try:
-            return [session.speak(t, voice, language) for t in texts], session.sample_rate
+            yield s
         finally:
-            session.close()
+            s.close()
