@@ -1,0 +1,282 @@
+"""Captioning: describe a picture, with every beam and, for the built-in model, where it looked.
+
+The built-in model is Show, Attend and Tell trained on the synthetic world
+(``checkpoints/captioning``); BLIP and GIT are the pretrained choices (Hub ids from settings).
+All of them are declared in the shared hub here and loaded on first use. Decoding goes through
+:mod:`multimodal_core.decoding`, the same functions the evaluation and the bench use.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from multimodal_core import hub, media, viz
+from multimodal_core.decoding import Hypothesis, beam_search
+from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
+from multimodal_core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+BUILTIN = "captioning"
+BLIP = "captioning-blip"
+GIT = "captioning-git"
+MODELS: dict[str, str] = {
+    "builtin": BUILTIN,
+    "blip": BLIP,
+    "git": GIT,
+}
+"""User-facing choice -> hub name."""
+MODEL_LABELS: dict[str, str] = {
+    "builtin": "Built-in: Show, Attend and Tell (synthetic world, offline)",
+    "blip": "Pretrained: BLIP (downloads from the Hub)",
+    "git": "Pretrained: GIT (downloads from the Hub)",
+}
+MAX_BEAMS = 10
+GENERATION_CONFIG = "generation_config.json"
+OUT_OF_WORLD_NOTE = (
+    "This picture does not look like the synthetic world the built-in model was trained on "
+    "(emoji on plain or textured backgrounds), so its caption is likely wrong. "
+    "For photos, choose the pretrained BLIP model."
+)
+
+
+@dataclass(frozen=True)
+class Beam:
+    """One hypothesis: its text, total log probability, ranking score, and each token with the
+    probability the model gave it (``<end>`` included when the beam finished)."""
+
+    text: str
+    log_prob: float
+    score: float
+    tokens: list[str]
+    token_probs: list[float]
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """What the tab, the API and the CLI show."""
+
+    model: str
+    beams: list[Beam]
+    attention_grid: np.ndarray | None = None  # uint8 RGB: one overlay per word (built-in only)
+    note: str = ""
+    details: dict = field(default_factory=dict)
+
+    @property
+    def caption(self) -> str:
+        return self.beams[0].text if self.beams else ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready, without the picture."""
+        return {
+            "model": self.model,
+            "caption": self.caption,
+            "beams": [asdict(b) for b in self.beams],
+            "note": self.note,
+            **self.details,
+        }
+
+
+class BuiltinCaptioner:
+    """The trained Show-Attend-Tell with its vocabulary and decoding defaults."""
+
+    def __init__(self, model: ShowAttendTell, vocab: Vocabulary, defaults: dict) -> None:
+        if len(vocab) != model.config.vocab_size:
+            raise ValueError(
+                f"vocabulary has {len(vocab)} words, model expects {model.config.vocab_size}"
+            )
+        self.model = model
+        self.vocab = vocab
+        self.length_alpha = float(defaults.get("length_alpha", 0.0))
+        # Mean per-token log prob below which a picture is probably not from the world.
+        self.out_of_world_threshold = defaults.get("out_of_world_mean_log_prob")
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinCaptioner:
+        if dtype is None:
+            self.model.to(device)
+        else:
+            self.model.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self) -> BuiltinCaptioner:
+        self.model.eval()
+        return self
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
+        """RGB float pictures (H, W, 3) in [0, 1], any size -> (B, 3, S, S) on the model's device.
+
+        Pictures are squashed to the model's square input (the world's scenes are square), with
+        antialiasing so large uploads do not alias.
+        """
+        size = self.model.config.image_size
+        param = next(self.model.parameters())
+        batch = []
+        for image in images:
+            tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(
+                2, 0, 1
+            )
+            if tensor.shape[1:] != (size, size):
+                tensor = F.interpolate(
+                    tensor[None],
+                    size=(size, size),
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )[0]
+            batch.append(tensor.clamp(0.0, 1.0))
+        return torch.stack(batch).to(param.device, param.dtype)
+
+
+def _load_builtin() -> BuiltinCaptioner:
+    folder = get_settings().checkpoints_dir / "captioning"
+    if not (folder / "model.safetensors").is_file():
+        raise ModelUnavailableError(
+            f"The built-in captioning model is missing from {folder}; "
+            "train it with python -m multimodal_core.train.captioning."
+        )
+    defaults_file = folder / GENERATION_CONFIG
+    defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}
+    return BuiltinCaptioner(
+        ShowAttendTell.from_pretrained(folder), Vocabulary.from_pretrained(folder), defaults
+    )
+
+
+def _load_pretrained(setting: str) -> object:
+    from multimodal_core.backends.captioning import load_captioner
+
+    return load_captioner(getattr(get_settings(), setting))
+
+
+def _checkpoint_mb() -> float:
+    path = get_settings().checkpoints_dir / "captioning" / "model.safetensors"
+    return path.stat().st_size * 2 / 2**20 if path.is_file() else 4.0  # fp16 on disk, fp32 loaded
+
+
+hub.register(
+    hub.ModelSpec(
+        name=BUILTIN,
+        task="captioning",
+        loader=_load_builtin,
+        approx_mb=_checkpoint_mb(),
+        title="built-in captioning model",
+    )
+)
+hub.register(
+    hub.ModelSpec(
+        name=BLIP,
+        task="captioning",
+        loader=lambda: _load_pretrained("caption_model"),
+        approx_mb=940.0,
+        title="pretrained BLIP captioning model",
+        half_on_cuda=True,
+        pretrained=True,
+    )
+)
+hub.register(
+    hub.ModelSpec(
+        name=GIT,
+        task="captioning",
+        loader=lambda: _load_pretrained("caption_model_alt"),
+        approx_mb=680.0,
+        title="pretrained GIT captioning model",
+        half_on_cuda=True,
+        pretrained=True,
+    )
+)
+
+
+def _check_choice(model: str, beam_size: int) -> None:
+    if model not in MODELS:
+        raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+    if not 1 <= int(beam_size) <= MAX_BEAMS:
+        raise InputError(f"The beam size must be between 1 and {MAX_BEAMS}.")
+
+
+@hub.gpu
+def caption_images(
+    images: list[np.ndarray], beam_size: int = 5, alpha: float | None = None
+) -> list[list[Beam]]:
+    """The built-in model's beams for a batch of decoded pictures (each (H, W, 3) in [0, 1])."""
+    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    alpha = captioner.length_alpha if alpha is None else alpha
+    with torch.inference_mode():
+        batch = captioner.prepare(images)
+        results = beam_search(captioner.model, batch, beam_size, alpha=alpha)
+    return [[_beam(captioner.vocab, h) for h in hyps] for hyps in results]
+
+
+def _beam(vocab: Vocabulary, hyp: Hypothesis) -> Beam:
+    words = vocab.decode(hyp.tokens)
+    tokens = words + (["<end>"] if hyp.finished else [])
+    return Beam(
+        " ".join(words),
+        hyp.log_prob,
+        hyp.score,
+        tokens,
+        [math.exp(lp) for lp in hyp.token_log_probs],
+    )
+
+
+@hub.gpu
+def _caption_builtin(image: np.ndarray, beam_size: int, alpha: float | None) -> CaptionResult:
+    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    alpha = captioner.length_alpha if alpha is None else alpha
+    with torch.inference_mode():
+        batch = captioner.prepare([image])
+        hyps = beam_search(captioner.model, batch, beam_size, alpha=alpha)[0]
+    beams = [_beam(captioner.vocab, h) for h in hyps]
+    best = hyps[0]
+    grid = captioner.model.config.grid_size
+    heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # one (g, g) map per token
+    sheet = viz.overlay_grid(image, heats, beams[0].tokens, columns=6, tile=128)
+    mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
+    threshold = captioner.out_of_world_threshold
+    note = OUT_OF_WORLD_NOTE if threshold is not None and mean_lp < threshold else ""
+    details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
+    return CaptionResult("builtin", beams, sheet, note, details)
+
+
+@hub.gpu
+def _caption_pretrained(image: np.ndarray, model: str, beam_size: int) -> CaptionResult:
+    captioner = hub.get(MODELS[model])
+    with torch.inference_mode():
+        captions = captioner.caption(image, beam_size)
+    beams = [
+        Beam(c.text, c.log_prob, c.score, c.tokens, [math.exp(lp) for lp in c.token_log_probs])
+        for c in captions
+    ]
+    return CaptionResult(model, beams, None, "", {"model_id": captioner.model_id})
+
+
+def caption_image(
+    path: str | Path, beam_size: int = 5, model: str = "builtin", alpha: float | None = None
+) -> CaptionResult:
+    """Caption an uploaded picture: decode it, run the chosen model, return every beam.
+
+    Raises InputError (bad upload or choice) or ModelUnavailableError (a model cannot be loaded),
+    each with one sentence for the user.
+    """
+    _check_choice(model, beam_size)
+    if alpha is not None and not 0.0 <= alpha <= 2.0:
+        raise InputError("The length normalisation alpha must be between 0 and 2.")
+    image = media.load_image(path)  # (H, W, 3) float32 in [0, 1]
+    if model == "builtin":
+        return _caption_builtin(image, int(beam_size), alpha)
+    return _caption_pretrained(image, model, int(beam_size))

@@ -1,0 +1,145 @@
+"""The captioning task, CLI and tab on a tiny random checkpoint (plumbing, not quality)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from multimodal_core import hub
+from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.show_attend_tell import ShowAttendTell, ShowAttendTellConfig, Vocabulary
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import captioning
+
+
+@pytest.fixture()
+def tiny_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A random 32 px captioner saved as the built-in checkpoint, served by the default hub."""
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(["a dog on a red background", "two cats on the grass"])
+    config = ShowAttendTellConfig(
+        vocab_size=len(vocab), image_size=32, encoder_channels=(4, 8), encoder_dim=8,
+        embed_dim=8, attention_dim=8, decoder_dim=16, max_length=6,
+    )  # fmt: skip
+    folder = tmp_path / "checkpoints" / "captioning"
+    ShowAttendTell(config).save_pretrained(folder)
+    vocab.save(folder)
+    (folder / "generation_config.json").write_text(
+        json.dumps({"beam_size": 5, "length_alpha": 0.7, "out_of_world_mean_log_prob": 0.0})
+    )
+    monkeypatch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
+    get_settings.cache_clear()
+    hub.default_hub().unload(captioning.BUILTIN)
+    yield folder
+    hub.default_hub().unload(captioning.BUILTIN)
+    monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def picture(tmp_path: Path) -> Path:
+    path = tmp_path / "scene.png"
+    pixels = (np.random.default_rng(0).random((80, 120, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_caption_image_returns_sorted_beams_and_maps(tiny_checkpoint: Path, picture: Path) -> None:
+    result = captioning.caption_image(picture, beam_size=3)
+    assert result.model == "builtin" and len(result.beams) == 3
+    scores = [b.score for b in result.beams]
+    assert scores == sorted(scores, reverse=True)
+    best = result.beams[0]
+    assert result.caption == best.text
+    assert len(best.tokens) == len(best.token_probs)
+    assert all(0.0 < p <= 1.0 for p in best.token_probs)
+    assert best.log_prob == pytest.approx(float(np.log(best.token_probs).sum()), abs=1e-4)
+    assert result.attention_grid.dtype == np.uint8 and result.attention_grid.ndim == 3
+    assert result.details["length_alpha"] == 0.7  # the checkpoint's default
+    assert "pretrained BLIP" in result.note  # threshold 0: every random caption is "unsure"
+    json.dumps(result.to_dict())
+
+
+def test_batch_api_matches_single_calls(tiny_checkpoint: Path) -> None:
+    rng = np.random.default_rng(1)
+    images = [rng.random((32, 32, 3), dtype=np.float32) for _ in range(3)]
+    batched = captioning.caption_images(images, beam_size=2)
+    for image, beams in zip(images, batched, strict=True):
+        (alone,) = captioning.caption_images([image], beam_size=2)
+        assert [b.text for b in alone] == [b.text for b in beams]
+
+
+def test_bad_choices_and_files_get_sentences(
+    tiny_checkpoint: Path, picture: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(InputError, match="beam size"):
+        captioning.caption_image(picture, beam_size=11)
+    with pytest.raises(InputError, match="Unknown model"):
+        captioning.caption_image(picture, model="gpt")
+    fake = tmp_path / "photo.png"
+    fake.write_text("not a picture")
+    with pytest.raises(InputError):
+        captioning.caption_image(fake)
+
+
+def test_missing_checkpoint_is_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, picture: Path
+) -> None:
+    monkeypatch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path / "nowhere"))
+    get_settings.cache_clear()
+    hub.default_hub().unload(captioning.BUILTIN)
+    try:
+        with pytest.raises(ModelUnavailableError, match="missing"):
+            captioning.caption_image(picture)
+    finally:
+        monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
+        get_settings.cache_clear()
+
+
+def test_pretrained_offline_fails_fast(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, picture: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    hub.default_hub().unload(captioning.BLIP)
+    with pytest.raises(ModelUnavailableError, match="cannot be reached"):
+        captioning.caption_image(picture, model="blip")
+
+
+def test_cli_prints_json(
+    tiny_checkpoint: Path, picture: Path, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    from multimodal_core.cli import main
+
+    maps = tmp_path / "maps.png"
+    assert main(["caption", str(picture), "--beam", "2", "--json", "--attention", str(maps)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(result["beams"]) == 2 and result["caption"] == result["beams"][0]["text"]
+    assert maps.is_file()
+
+
+def test_tab_serves_the_caption_endpoint(tiny_checkpoint: Path, picture: Path) -> None:
+    import gradio as gr
+    from gradio_client import Client, handle_file
+
+    from multimodal_core.ui import captioning as tab
+
+    with gr.Blocks() as demo:
+        tab.build_tab()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
+    try:
+        headline, note, beams, grid = Client(url, verbose=False).predict(
+            handle_file(str(picture)), 3, "builtin", api_name="/caption"
+        )
+    finally:
+        demo.close()
+    assert headline.startswith("## ")
+    assert "pretrained BLIP" in str(note)
+    assert len(beams["data"]) == 3 and beams["headers"][:2] == ["rank", "caption"]
+    assert Path(grid).is_file()
