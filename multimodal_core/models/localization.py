@@ -1,0 +1,388 @@
+"""Sound-source localization: visual net + audio net + attention net.
+
+Implements the unsupervised model of Senocak et al. 2018, "Learning to Localize Sound Source in
+Visual Scenes" (arXiv:1803.03849): a visual network gives a grid of region features, an audio
+network gives one vector per clip, and an attention network scores every region by its cosine
+similarity with the sound, normalises the scores into a localization map (softmax over regions)
+and pools the attended visual vector, which is matched with the sound. Only audio-visual
+correspondence trains it (which clip goes with which picture); boxes are for evaluation only.
+
+What differs from the paper, and why:
+- The loss is a symmetric InfoNCE over the batch (every picture against every clip, both ways)
+  instead of the paper's triplet loss with one negative: more negatives per step, no margin.
+- The visual net is a small U-Net-style CNN trained from scratch (nothing can be downloaded
+  here) that climbs back from stride 16 to a fine grid (stride 4 by default: 32 x 32 regions
+  on a 128 px picture) with skip connections, instead of VGG's 14 x 14 grid. Every down step is
+  a 2 x 2 patch convolution or a 2 x 2 pooling, never a padded stride-2 3 x 3 convolution, so a
+  grid cell's centre is exactly where ``F.interpolate(..., align_corners=False)`` puts it and
+  the upsampled map lies on the object, not a few pixels beside it.
+- The audio net runs 1-D convolutions over time on a log-mel spectrogram (mel bands as
+  channels) from :mod:`multimodal_core.audio`, pooled over time (mean and max), so any clip
+  length works; the paper used a SoundNet-style net on the waveform.
+- Both softmax temperatures (the attention map's and the contrastive logits') are learned.
+
+Maps: ``attention`` (B, g, g) sums to 1 over the grid (what the attention net pools with);
+``similarity`` (B, g, g) is the cosine similarity in [-1, 1]; :func:`pixel_map` upsamples
+it to the picture and rescales it to [0, 1] by its own range (peak 1), the map that is shown
+and thresholded for cIoU.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class LocalizationConfig:
+    """Hyperparameters of :class:`SoundLocalizer`.
+
+    Args:
+        image_size (int, defaults to 128): side of the square RGB input in pixels.
+        patch_size (int, defaults to 4): side of the patch convolution that opens the visual
+            net (its stride): the first stage works at stride ``patch_size``.
+        visual_channels (tuple[int, ...], defaults to (32, 64, 96)): channels of the visual
+            encoder's stages at strides patch_size, 2 * patch_size, ... (a 2 x 2 pooling before
+            each later stage).
+        decoder_channels (int, defaults to 48): width of the top-down path.
+        output_stride (int, defaults to 4): stride of the region grid the decoder climbs back
+            to (a power of two from patch_size to the deepest stride).
+        embed_dim (int, defaults to 64): size of region and audio embeddings.
+        sample_rate, n_fft, hop_length, n_mels (int): the log-mel features the audio net reads
+            (``audio.FeatureConfig``), stored so the app computes exactly what training did.
+        audio_channels (tuple[int, ...], defaults to (128, 128, 192)): 1-D conv stages over time,
+            each halving the frame rate after the first.
+        attention_temperature (float, defaults to 0.1): initial softmax temperature of the map.
+        contrastive_temperature (float, defaults to 0.07): initial temperature of the logits.
+        map_threshold (float, defaults to 0.5): threshold on the [0, 1] pixel map that marks
+            "the source" for cIoU; training calibrates it on validation scenes.
+        confident_similarity (float, defaults to 0.0): peak cosine similarity below which a
+            map is reported as low confidence; calibrated on validation scenes too.
+    """
+
+    image_size: int = 128  # the world's localization scenes are 128 px
+    patch_size: int = 4  # a stride-2 stage at 64 x 64 cost a third of the step for no gain
+    visual_channels: tuple[int, ...] = (32, 64, 96)  # strides 4, 8, 16: ~40 M MACs a picture
+    decoder_channels: int = 32  # the 32 x 32 level dominates the cost; 32 carries the class
+    output_stride: int = 4  # 32 x 32 regions: objects (22-44 px) span 5-11 cells
+    embed_dim: int = 64  # 20 sound classes need few dimensions
+    sample_rate: int = 16_000  # audio.FeatureConfig defaults: the world's sounds live below 8 kHz
+    n_fft: int = 512
+    hop_length: int = 160
+    n_mels: int = 64
+    audio_channels: tuple[int, ...] = (128, 128, 192)  # 1-D convs: ~15 M MACs for 2 s
+    attention_temperature: float = 0.1  # cosine / 0.1: a map that can be sharp but not one-hot
+    contrastive_temperature: float = 0.07  # CLIP's initial value
+    map_threshold: float = 0.5  # Senocak et al.'s default; calibrated after training
+    confident_similarity: float = 0.0  # calibrated after training
+
+    def __post_init__(self) -> None:
+        self.visual_channels = tuple(int(c) for c in self.visual_channels)  # JSON gives lists
+        self.audio_channels = tuple(int(c) for c in self.audio_channels)
+        if len(self.visual_channels) < 2 or any(c <= 0 for c in self.visual_channels):
+            raise ValueError(f"visual_channels needs 2+ positive sizes, got {self.visual_channels}")
+        if not self.audio_channels or any(c <= 0 for c in self.audio_channels):
+            raise ValueError(f"audio_channels must be positive, got {self.audio_channels}")
+        if self.patch_size < 1 or self.patch_size & (self.patch_size - 1):
+            raise ValueError(f"patch_size must be a power of two, got {self.patch_size}")
+        deepest = self.patch_size * 2 ** (len(self.visual_channels) - 1)
+        if self.image_size % deepest != 0:
+            raise ValueError(
+                f"image_size ({self.image_size}) must be divisible by the deepest stride {deepest}"
+            )
+        stride = self.output_stride
+        if not self.patch_size <= stride <= deepest or stride & (stride - 1):
+            raise ValueError(
+                f"output_stride must be a power of two in {self.patch_size}..{deepest}, "
+                f"got {stride}"
+            )
+        for name in ("decoder_channels", "embed_dim", "n_fft", "hop_length", "n_mels"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("attention_temperature", "contrastive_temperature"):
+            if not 0.0 < getattr(self, name) <= 10.0:
+                raise ValueError(f"{name} must be in (0, 10], got {getattr(self, name)}")
+        if not 0.0 < self.map_threshold < 1.0:
+            raise ValueError(f"map_threshold must be in (0, 1), got {self.map_threshold}")
+        if not -1.0 <= self.confident_similarity <= 1.0:
+            raise ValueError(
+                f"confident_similarity must be in [-1, 1], got {self.confident_similarity}"
+            )
+
+    @property
+    def grid_size(self) -> int:
+        """Side of the region grid: the map's resolution before upsampling."""
+        return self.image_size // self.output_stride
+
+    @classmethod
+    def from_dict(cls, values: dict) -> LocalizationConfig:
+        """Strict: an unknown key is an error, never silently dropped."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown LocalizationConfig keys: {unknown}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["visual_channels"] = list(self.visual_channels)
+        values["audio_channels"] = list(self.audio_channels)
+        return values
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    """A centred convolution (odd kernel, 'same' padding) or a 2 x 2 patch convolution."""
+    padding = kernel // 2 if kernel % 2 else 0  # even kernels are patch convs (kernel == stride)
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class VisualNet(nn.Module):
+    """U-Net-style CNN: pictures (B, 3, H, W) -> unit region embeddings (B, D, g, g).
+
+    Down: a ``patch_size`` patch conv and a 3 x 3 conv, then per stage a 2 x 2 average pool
+    and two 3 x 3 convs. Up: bilinear x2 (align_corners=False), a 1 x 1 lateral from the
+    encoder stage of the same stride, a 3 x 3 conv; until ``output_stride``. Every step keeps
+    cell centres where ``align_corners=False`` expects them.
+    """
+
+    def __init__(self, config: LocalizationConfig) -> None:
+        super().__init__()
+        channels = config.visual_channels
+        self.image_size = config.image_size
+        stages = [
+            nn.Sequential(
+                _conv_bn_relu(3, channels[0], config.patch_size, config.patch_size),
+                _conv_bn_relu(channels[0], channels[0]),
+            )
+        ]
+        for c_in, c_out in itertools.pairwise(channels):
+            stages.append(
+                nn.Sequential(
+                    nn.AvgPool2d(2), _conv_bn_relu(c_in, c_out), _conv_bn_relu(c_out, c_out)
+                )
+            )
+        self.stages = nn.ModuleList(stages)  # stage i has stride patch_size * 2 ** i
+        deepest = config.patch_size * 2 ** (len(channels) - 1)
+        n_up = int(math.log2(deepest // config.output_stride))
+        width = config.decoder_channels
+        self.top = nn.Conv2d(channels[-1], width, 1)
+        # Laterals from the stages at strides deepest/2, deepest/4, ... down to output_stride.
+        self.laterals = nn.ModuleList(nn.Conv2d(channels[-2 - i], width, 1) for i in range(n_up))
+        self.smooth = nn.ModuleList(_conv_bn_relu(width, width) for _ in range(n_up))
+        self.embed = nn.Conv2d(width, config.embed_dim, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.image_size,) * 2:
+            raise ValueError(
+                f"expected pictures of shape (B, 3, {self.image_size}, {self.image_size}) "
+                f"in [0, 1], got {tuple(images.shape)}"
+            )
+        x = images * 2.0 - 1.0
+        skips = []
+        for stage in self.stages:
+            x = stage(x)
+            skips.append(x)  # strides patch_size, 2 * patch_size, ...
+        x = self.top(x)  # (B, W, H/deepest, W/deepest)
+        for i, (lateral, smooth) in enumerate(zip(self.laterals, self.smooth, strict=True)):
+            skip = skips[-2 - i]
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = smooth(x + lateral(skip))  # (B, W, h, w) one level finer
+        return F.normalize(self.embed(x), dim=1)  # (B, D, g, g)
+
+
+class AudioNet(nn.Module):
+    """1-D CNN over time: log-mel dB (B, n_mels, T) -> unit audio embedding (B, D).
+
+    Each clip is scaled by its own peak ((dB - peak) / 40 + 1), so loudness does not matter;
+    mean and max pooling over time make any length work.
+    """
+
+    def __init__(self, config: LocalizationConfig) -> None:
+        super().__init__()
+        self.n_mels = config.n_mels
+        layers: list[nn.Module] = [nn.BatchNorm1d(config.n_mels)]
+        c_in = config.n_mels
+        for i, c_out in enumerate(config.audio_channels):
+            if i > 0:
+                layers.append(nn.MaxPool1d(2, ceil_mode=True))
+            layers += [
+                nn.Conv1d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm1d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = c_out
+        self.cnn = nn.Sequential(*layers)
+        self.project = nn.Sequential(
+            nn.Linear(2 * c_in, c_in), nn.ReLU(inplace=True), nn.Linear(c_in, config.embed_dim)
+        )
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        if mels.dim() != 3 or mels.shape[1] != self.n_mels or mels.shape[2] < 1:
+            raise ValueError(
+                f"expected log-mel spectrograms of shape (B, {self.n_mels}, T), "
+                f"got {tuple(mels.shape)}"
+            )
+        peak = mels.amax(dim=(1, 2), keepdim=True)
+        x = self.cnn((mels - peak) / 40.0 + 1.0)  # (B, C, T')
+        pooled = torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)  # (B, 2C)
+        return F.normalize(self.project(pooled), dim=1)  # (B, D)
+
+
+class AttentionNet(nn.Module):
+    """Cosine similarity of a sound with every region -> softmax map -> attended visual vector."""
+
+    def __init__(self, config: LocalizationConfig) -> None:
+        super().__init__()
+        self.log_attention_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / config.attention_temperature))
+        )
+
+    def forward(
+        self, regions: torch.Tensor, sounds: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """regions (Bi, N, D), sounds (Ba, D) -> every picture with every sound:
+        similarity (Bi, Ba, N), attention (Bi, Ba, N) summing to 1 over N, attended (Bi, Ba, D).
+        """
+        similarity = torch.einsum("ind,ad->ian", regions, sounds)  # (Bi, Ba, N) cosine
+        scale = self.log_attention_scale.clamp(max=math.log(100.0)).exp()
+        attention = torch.softmax(similarity * scale, dim=-1)
+        attended = torch.bmm(attention, regions)  # (Bi, Ba, D)
+        return similarity, attention, attended
+
+
+@dataclass
+class LocalizationOutput:
+    """Matched pairs (picture b with sound b): similarity and attention (B, g, g);
+    logits (B, B) of every picture against every sound; loss when asked for."""
+
+    similarity: torch.Tensor
+    attention: torch.Tensor
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+
+class SoundLocalizer(nn.Module):
+    """Where in the picture does the sound come from: :class:`VisualNet` + :class:`AudioNet` +
+    :class:`AttentionNet`, trained with a symmetric InfoNCE over the batch."""
+
+    def __init__(self, config: LocalizationConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.visual = VisualNet(config)
+        self.audio = AudioNet(config)
+        self.attention = AttentionNet(config)
+        self.log_logit_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / config.contrastive_temperature))
+        )
+
+    def scores(
+        self, regions: torch.Tensor, sounds: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """regions (Bi, N, D), sounds (Ba, D) -> logits (Bi, Ba), similarity and attention
+        (Bi, Ba, N): the attended vector of each picture for each sound, matched with it."""
+        similarity, attention, attended = self.attention(regions, sounds)
+        attended = F.normalize(attended, dim=-1)  # (Bi, Ba, D)
+        scale = self.log_logit_scale.clamp(max=math.log(100.0)).exp()
+        logits = scale * (attended * sounds[None]).sum(-1)  # (Bi, Ba)
+        return logits, similarity, attention
+
+    def forward(
+        self, images: torch.Tensor, mels: torch.Tensor, return_loss: bool = False
+    ) -> LocalizationOutput:
+        """images (B, 3, H, W) in [0, 1] and log-mels (B, n_mels, T) of their sounds, in pairs.
+
+        With ``return_loss`` the symmetric InfoNCE treats the other B - 1 sounds (pictures) of
+        the batch as negatives for each picture (sound).
+        """
+        if images.shape[0] != mels.shape[0]:
+            raise ValueError(f"{images.shape[0]} pictures but {mels.shape[0]} sounds")
+        grid = self.visual(images)  # (B, D, g, g)
+        b, _, g, _ = grid.shape
+        regions = grid.flatten(2).transpose(1, 2)  # (B, N, D)
+        sounds = self.audio(mels)  # (B, D)
+        logits, similarity, attention = self.scores(regions, sounds)
+        index = torch.arange(b, device=images.device)
+        matched_similarity = similarity[index, index].view(b, g, g)
+        matched_attention = attention[index, index].view(b, g, g)
+        loss = None
+        if return_loss:
+            loss = 0.5 * (F.cross_entropy(logits, index) + F.cross_entropy(logits.t(), index))
+        return LocalizationOutput(matched_similarity, matched_attention, logits, loss)
+
+    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
+
+    def save_pretrained(
+        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
+    ) -> None:
+        """Write config.json and model.safetensors (float16 by default: half the size)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.config.to_dict(), indent=2) + "\n"
+        (directory / CONFIG_NAME).write_text(text, encoding="utf-8")
+        state = {
+            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+            for k, v in self.state_dict().items()
+        }
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
+    ) -> SoundLocalizer:
+        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
+        config = LocalizationConfig.from_dict(
+            json.loads(Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
+        )
+        model = cls(config)
+        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
+        model.load_state_dict(state, strict=True)
+        return model.to(map_location).eval()
+
+
+def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
+    """A local checkpoint file, or the same file downloaded from a Hub repository."""
+    if Path(path_or_repo).is_dir():
+        path = Path(path_or_repo) / filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing")
+        return str(path)
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(str(path_or_repo), filename)
+
+
+def pixel_map(similarity: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Grid similarities (B, g, g) -> maps (B, height, width) in [0, 1], peak 1.
+
+    Bilinear with ``align_corners=False``: each value sits at its cell's centre, which is where
+    the visual net's aligned down steps put it. Each map is rescaled by its own range, so the
+    map says where the sound most likely comes from *relative to the rest of the picture*; a
+    flat map (no region stands out) becomes all zeros.
+    """
+    up = F.interpolate(
+        similarity[:, None].float(), size=(height, width), mode="bilinear", align_corners=False
+    )[:, 0]  # (B, height, width)
+    low = up.amin(dim=(1, 2), keepdim=True)
+    high = up.amax(dim=(1, 2), keepdim=True)
+    return ((up - low) / (high - low).clamp_min(1e-6)).clamp(0.0, 1.0)
