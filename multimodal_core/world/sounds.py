@@ -35,6 +35,12 @@ class SoundSource:
     notes: tuple[int, int] = (60, 72)  # inclusive MIDI key range
     pre_roll: float = 0.0
     voice: tuple[str, str] | None = None
+    silent_keys: tuple[int, ...] = ()  # keys in ``notes`` the SoundFont has no sample for
+
+    @property
+    def keys(self) -> list[int]:
+        """The playable MIDI keys."""
+        return [k for k in range(self.notes[0], self.notes[1] + 1) if k not in self.silent_keys]
 
 
 _SOURCES = (
@@ -42,7 +48,7 @@ _SOURCES = (
     SoundSource("guitar", "instrument", 25, (40, 76)),
     SoundSource("violin", "instrument", 40, (55, 88)),
     SoundSource("trumpet", "instrument", 56, (55, 82)),
-    SoundSource("saxophone", "instrument", 65, (49, 80)),
+    SoundSource("saxophone", "instrument", 65, (49, 80), silent_keys=(64,)),  # TimGM6mb: no E4
     SoundSource("flute", "instrument", 73, (60, 96)),
     SoundSource("accordion", "instrument", 21, (53, 81)),
     SoundSource("banjo", "instrument", 105, (48, 79)),
@@ -125,11 +131,11 @@ def _synth(sample_rate: int) -> _Synth:
     return _Synth(sample_rate)
 
 
-def _phrase(rng: np.random.Generator, low: int, high: int, seconds: float) -> list[Event]:
+def _phrase(rng: np.random.Generator, playable: list[int], seconds: float) -> list[Event]:
     """A melody in a random scale and tempo, a note at time 0, sometimes two-note chords."""
-    tonic = int(rng.integers(low, min(high, low + 12) + 1))
+    tonic = playable[int(rng.integers(min(12, len(playable))))]
     scale = _SCALES[int(rng.integers(len(_SCALES)))]
-    keys = [k for k in range(low, high + 1) if (k - tonic) % 12 in scale]
+    keys = [k for k in playable if (k - tonic) % 12 in scale]
     beat = 60.0 / rng.uniform(90, 160)
     events: list[Event] = []
     t, index = 0.0, int(rng.integers(len(keys)))
@@ -175,12 +181,12 @@ def _retriggered(
     gap: tuple[float, float],
 ) -> list[Event]:
     """Bursts of one-shots: ``burst`` notes ``spacing`` seconds apart, ``gap`` between bursts."""
-    low, high = source.notes
+    keys = source.keys
     events: list[Event] = []
     t = 0.0
     while t < seconds:
         for _ in range(int(rng.integers(burst[0], burst[1] + 1))):
-            key = int(rng.integers(low, high + 1))
+            key = keys[int(rng.integers(len(keys)))]
             events += [(t, key, int(rng.integers(90, 128))), (t + 0.9 * spacing[0], key, 0)]
             t += rng.uniform(*spacing)
         t += rng.uniform(*gap)
@@ -188,9 +194,8 @@ def _retriggered(
 
 
 def _events(rng: np.random.Generator, source: SoundSource, seconds: float) -> list[Event]:
-    low, high = source.notes
     if source.kind == "instrument":
-        return _phrase(rng, low, high, seconds)
+        return _phrase(rng, source.keys, seconds)
     if source.kind == "drums":
         return _drums(rng, seconds)
     if source.kind == "strikes":
@@ -200,7 +205,7 @@ def _events(rng: np.random.Generator, source: SoundSource, seconds: float) -> li
     if source.kind == "rings":  # a ring lasts about 0.4 s
         return _retriggered(rng, source, seconds, (2, 3), (0.4, 0.45), (0.15, 0.35))
     if source.kind == "sustained":
-        key = int(rng.integers(low, high + 1))
+        key = source.keys[int(rng.integers(len(source.keys)))]
         return [(0.0, key, int(rng.integers(100, 128)))]
     raise ValueError(f"{source.id}: unknown kind {source.kind!r}")
 

@@ -1,0 +1,87 @@
+"""Datasets: items of the documented shapes and ranges, batches that collate, and the
+examples folder the app shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from multimodal_core.world import language
+from multimodal_core.world.catalogue import CLASS_NAMES, get_class
+from multimodal_core.world.datasets import (
+    CaptioningDataset,
+    LocalizationDataset,
+    TextToImageDataset,
+    VoiceToFaceDataset,
+    VQADataset,
+    collate_captioning,
+    collate_text_to_image,
+    collate_vqa,
+)
+
+
+def test_captioning() -> None:
+    ds = CaptioningDataset("train", size=96, length=100)
+    item = ds[3]
+    assert item.image.shape == (3, 96, 96) and item.image.dtype == torch.float32
+    assert item.image.min() >= 0.0 and item.image.max() <= 1.0
+    assert item.captions == language.captions(ds.scene(3))
+    images, captions = collate_captioning([ds[i] for i in range(4)])
+    assert images.shape == (4, 3, 96, 96) and len(captions) == 4
+    assert torch.equal(ds[3].image, item.image)
+
+
+def test_vqa() -> None:
+    ds = VQADataset("validation", size=64, length=50)
+    batch = collate_vqa([ds[i] for i in range(5)])
+    q = len(batch.questions)
+    assert batch.images.shape == (5, 3, 64, 64) and q >= 5 * 4
+    assert batch.image_index.shape == batch.answers.shape == (q,) and len(batch.types) == q
+    assert int(batch.image_index.max()) == 4
+    assert all(language.ANSWERS[i] for i in batch.answers.tolist())
+
+
+def test_text_to_image() -> None:
+    ds = TextToImageDataset("train", size=64, length=20)
+    images, captions, labels = collate_text_to_image([ds[i] for i in range(3)])
+    assert images.shape == (3, 3, 64, 64) and labels.shape == (3,)
+    for i in range(3):
+        name = CLASS_NAMES[int(labels[i])]
+        assert ds.scene(i).objects[0].name == name
+        assert any(name in c or get_class(name).synonyms for c in captions[i])
+
+
+def test_localization() -> None:
+    ds = LocalizationDataset("train", size=96, length=20, seconds=1.0)
+    for i in range(4):
+        item = ds[i]
+        s = ds.scene(i)
+        assert item.audio.shape == (16000,) and item.mask.shape == (96, 96)
+        target = next(o for o in s.objects if CLASS_NAMES.index(o.name) == item.label)
+        assert get_class(target.name).sound is not None
+        assert torch.equal(item.mask, torch.from_numpy(target.mask)) and item.mask.any()
+        assert tuple(item.box.tolist()) == target.box
+        sounding = [o for o in s.objects if get_class(o.name).sound]
+        assert 2 <= len(sounding) <= 4 and len(set(s.class_names)) == len(s.objects)
+
+
+def test_voice_to_face() -> None:
+    ds = VoiceToFaceDataset("train", face_size=48, length=10, seconds=1.0)
+    batch = torch.utils.data.default_collate([ds[i] for i in range(3)])
+    assert batch.voice.shape == (3, 16000) and batch.face.shape == (3, 3, 48, 48)
+    assert batch.age_group.shape == batch.gender.shape == (3,)
+
+
+@pytest.mark.slow
+def test_examples_are_small_and_listed(tmp_path: Path) -> None:
+    from multimodal_core.world.preview import write_examples
+
+    files = write_examples(tmp_path)
+    assert sum(f.stat().st_size for f in files) < 600_000
+    manifest = json.loads((tmp_path / "examples.json").read_text())
+    readme = (tmp_path / "README.md").read_text()
+    for entry in manifest["examples"]:
+        assert (tmp_path / entry["file"]).is_file() and entry["file"] in readme
