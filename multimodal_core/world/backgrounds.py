@@ -32,7 +32,7 @@ TEXTURES: dict[str, tuple[int, int, int]] = {
 
 BACKGROUND_WORDS: tuple[str, ...] = (*COLOURS, *TEXTURES)
 KINDS: tuple[str, ...] = ("plain", "gradient", "texture")
-_COLOUR_JITTER = 12  # per-channel jitter, small enough that a colour keeps its name
+_COLOUR_JITTER = 8  # per-channel jitter, small enough that a colour keeps its name
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,6 @@ def render_background(
     ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     c, s = np.float32(np.cos(angle)), np.float32(np.sin(angle))
     t = 0.5 + 0.5 * (c * ramp[None, :] + s * ramp[:, None]) / (abs(c) + abs(s))  # (size, size)
-    dark, light = base * 0.8, base + (1.0 - base) * 0.25
+    dark, light = base * 0.8, base + (1.0 - base) * 0.2
     image = dark + t[:, :, None] * (light - dark)
     return image, Background("gradient", word)

@@ -6,6 +6,7 @@ The examples come from held-out test seeds, so the app never demonstrates a trai
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -143,8 +144,12 @@ def write_examples(out: Path) -> list[Path]:
     entries: list[dict[str, object]] = []
     table: list[str] = []  # README rows: file, task, what it holds
 
-    for index in range(4):
-        s = scene_in_split("test", index, held_out_ok=True)
+    busy = (
+        s
+        for i in range(len(TEST))
+        if len((s := scene_in_split("test", i, held_out_ok=True)).objects) > 1
+    )  # scenes of two or more objects show more of the grammar
+    for s in itertools.islice(busy, 4):
         name = f"scene_{s.seed}.png"
         Image.fromarray(s.image).save(out / name, optimize=True)
         caps, qs = language.captions(s), language.questions(s)
@@ -158,7 +163,8 @@ def write_examples(out: Path) -> list[Path]:
                 "questions": [{"question": q.text, "answer": q.answer, "type": q.type} for q in qs],
             }
         )
-        table.append(f"| `{name}` | captioning, vqa | {caps[0]}; {qs[-2].text}? {qs[-2].answer} |")
+        q = next((q for q in qs if q.type in ("relation", "identity", "position")), qs[0])
+        table.append(f"| `{name}` | captioning, vqa | {caps[0]}; {q.text}? {q.answer} |")
 
     loc = LocalizationDataset("test", length=2, held_out_ok=True)
     for i in range(len(loc)):
@@ -183,8 +189,8 @@ def write_examples(out: Path) -> list[Path]:
         )
         table.append(
             f"| `{image}` + `{audio}` | localization | {', '.join(objects)}; sounding: "
-            f"**{target.name}** ({target.position}); off-screen second source: {track.second}; "
-            f"noise: {track.noise} |"
+            f"**{target.name}** ({target.position}); off-screen second source: "
+            f"{track.second or 'none'}; noise: {track.noise or 'none'} |"
         )
 
     for group in ("child", "adult", "older"):
