@@ -1,0 +1,338 @@
+"""Train the sound-source localizer on the world: ``python -m multimodal_core.train.localization``.
+
+Only audio-visual correspondence trains it: a batch holds B pictures and the clips of one of
+their sound-capable objects, and a symmetric InfoNCE asks each picture to pick its own clip
+among the B and each clip its own picture. Boxes are never read here except by validation.
+
+Scenes and their clips are rendered into a replay buffer (a few new ones a step; a clip with
+speech costs about 30 ms to render), pictures are flipped left-right at random. Every
+``val_every`` steps the model is measured on validation scenes (pointing, cIoU at 0.5, AUC),
+the map threshold and the confidence level are calibrated there, and the best checkpoint by
+pointing + cIoU@0.5 + AUC is written to ``--out``. Resume state goes to ``--run-dir``;
+``--resume`` continues from it, including the elapsed time that drives the schedule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from multimodal_core import audio
+from multimodal_core.evaluate.localization import argmax_yx, auc, box_mask, ciou, ciou_at, in_box
+from multimodal_core.models.localization import LocalizationConfig, SoundLocalizer, pixel_map
+from multimodal_core.settings import REPO_ROOT
+from multimodal_core.world.datasets import LocalizationDataset
+
+logger = logging.getLogger(__name__)
+
+THRESHOLDS = tuple(np.round(np.arange(0.2, 0.86, 0.05), 2))  # map cuts tried in calibration
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of one training run (each is also a ``--flag``)."""
+
+    out: Path = REPO_ROOT / "checkpoints" / "localization"  # where the best checkpoint goes
+    run_dir: Path = REPO_ROOT / "runs" / "localization"  # resume state (git-ignored)
+    minutes: float = 35.0  # wall-clock budget, validation included
+    max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
+    batch_size: int = 48  # 47 negatives a side; the B x B x regions attention grows as B^2
+    lr: float = 2e-3  # Adam; warm-up, then cosine-decayed over the budget
+    min_lr_fraction: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    seed: int = 0
+    seconds: float = 2.0  # clip length; the audio net pools over time, so any length works
+    buffer_size: int = 4096  # rendered pairs kept for sampling (about 300 MB)
+    prefill: int = 768  # pairs rendered before the first step
+    fresh_per_step: int = 6  # new pairs rendered per step
+    val_scenes: int = 300
+    val_every: int = 200  # steps between validations
+    threads: int = 1  # torch threads; other jobs share the machine's two cores
+    resume: bool = False
+    log_every: int = 25
+
+
+def parse_args(argv: list[str] | None = None) -> TrainArgs:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for f in fields(TrainArgs):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true")
+        else:
+            kind = {"Path": Path, "int": int, "float": float}[str(f.type)]
+            parser.add_argument(flag, type=kind, default=f.default)
+    return TrainArgs(**vars(parser.parse_args(argv)))
+
+
+def features(config: LocalizationConfig) -> audio.FeatureConfig:
+    """The log-mel settings a checkpoint was trained with."""
+    return audio.FeatureConfig(
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+    )
+
+
+class PairBuffer:
+    """A ring of rendered training pairs: uint8 pictures (N, 3, H, W), float16 log-mels."""
+
+    def __init__(self, capacity: int, dataset: LocalizationDataset, first_index: int) -> None:
+        self.dataset = dataset
+        size = dataset.size
+        self.feature_config: audio.FeatureConfig | None = None
+        self.images = torch.zeros((capacity, 3, size, size), dtype=torch.uint8)
+        self.mels: torch.Tensor | None = None
+        self.capacity = capacity
+        self.filled = 0
+        self.cursor = 0
+        self.next_index = first_index  # the next training scene to render
+
+    def add(self, n: int, feature_config: audio.FeatureConfig) -> None:
+        for _ in range(n):
+            item = self.dataset[self.next_index % len(self.dataset)]
+            mel = audio.log_mel(item.audio, feature_config)  # (n_mels, T)
+            if self.mels is None:
+                self.mels = torch.zeros((self.capacity, *mel.shape), dtype=torch.float16)
+            self.images[self.cursor] = (item.image * 255).round().to(torch.uint8)
+            self.mels[self.cursor] = mel.to(torch.float16)
+            self.next_index += 1
+            self.cursor = (self.cursor + 1) % self.capacity
+            self.filled = min(self.filled + 1, self.capacity)
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n distinct pairs, pictures flipped left-right at random: (n, 3, H, W), (n, M, T)."""
+        picks = torch.from_numpy(rng.choice(self.filled, n, replace=False))
+        images = self.images[picks].float().div_(255.0)
+        flip = torch.from_numpy(rng.random(n) < 0.5)
+        images[flip] = images[flip].flip(-1)
+        assert self.mels is not None
+        return images, self.mels[picks].float()
+
+
+@dataclass
+class ValidationSet:
+    images: torch.Tensor  # (V, 3, H, W)
+    mels: torch.Tensor  # (V, M, T)
+    boxes: np.ndarray  # (V, 4) of the sounding object
+    labels: np.ndarray  # (V,) class index of the sounding object
+    classes: list[set[int]]  # class indices present in each picture (for mismatched pairs)
+
+
+def validation_set(n: int, feature_config: audio.FeatureConfig, seconds: float) -> ValidationSet:
+    from multimodal_core.world.catalogue import CLASS_NAMES
+
+    dataset = LocalizationDataset("validation", size=128, length=n, seconds=seconds)
+    items = [dataset[i] for i in range(n)]
+    return ValidationSet(
+        images=torch.stack([item.image for item in items]),
+        mels=torch.stack([audio.log_mel(item.audio, feature_config) for item in items]),
+        boxes=np.stack([item.box.numpy() for item in items]),
+        labels=np.array([item.label for item in items]),
+        classes=[
+            {CLASS_NAMES.index(name) for name in dataset.scene(i).class_names} for i in range(n)
+        ],
+    )
+
+
+@torch.no_grad()
+def similarity_maps(
+    model: SoundLocalizer, images: torch.Tensor, mels: torch.Tensor, batch: int = 50
+) -> torch.Tensor:
+    """Matched pairs' grid similarities (V, g, g), in eval mode, in batches."""
+    out = []
+    for start in range(0, len(images), batch):
+        sl = slice(start, start + batch)
+        out.append(model(images[sl], mels[sl]).similarity)
+    return torch.cat(out)
+
+
+def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
+    """Pointing, cIoU@0.5 and AUC at each threshold; calibrated threshold and confidence."""
+    was_training = model.training
+    model.eval()
+    similarity = similarity_maps(model, data.images, data.mels)
+    size = data.images.shape[-1]
+    heats = pixel_map(similarity, size, size).numpy()
+    pointing = float(
+        np.mean([in_box(argmax_yx(h), b) for h, b in zip(heats, data.boxes, strict=True)])
+    )
+    truths = [box_mask(b, size, size) for b in data.boxes]
+    by_threshold = {}
+    for threshold in THRESHOLDS:
+        values = [ciou(h, t, threshold) for h, t in zip(heats, truths, strict=True)]
+        by_threshold[float(threshold)] = (ciou_at(values), auc(values))
+    best = max(by_threshold, key=lambda t: sum(by_threshold[t]))
+    # Confidence: peak similarity of true pairs against pairs whose sound's class is absent.
+    peaks = similarity.flatten(1).amax(1).numpy()
+    n = len(data.labels)
+    wrong_mels = torch.roll(data.mels, 1, 0)
+    wrong_labels = np.roll(data.labels, 1)
+    absent = np.array([wrong_labels[i] not in data.classes[i] for i in range(n)])
+    wrong_peaks = np.full(1, -1.0)  # no mismatched pair: any level above -1 separates
+    if absent.any():
+        wrong = similarity_maps(model, data.images[absent], wrong_mels[absent])
+        wrong_peaks = wrong.flatten(1).amax(1).numpy()
+    cuts = np.linspace(-1, 1, 201)
+    balanced = [((peaks >= c).mean() + (wrong_peaks < c).mean()) / 2 for c in cuts]
+    confident = float(cuts[int(np.argmax(balanced))])
+    model.train(was_training)
+    return {
+        "pointing": pointing,
+        "ciou": by_threshold[best][0],
+        "auc": by_threshold[best][1],
+        "threshold": best,
+        "ciou_at_0.5_threshold": by_threshold[0.5][0],
+        "confident_similarity": round(confident, 3),
+        "confidence_balanced_accuracy": float(max(balanced)),
+    }
+
+
+def learning_rate(args: TrainArgs, step: int, elapsed: float) -> float:
+    """Linear warm-up, then cosine decay over the wall-clock budget to lr * min_lr_fraction."""
+    if step < args.warmup_steps:
+        return args.lr * (step + 1) / args.warmup_steps
+    progress = min(elapsed / (args.minutes * 60.0), 1.0)
+    floor = args.min_lr_fraction
+    return args.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict) -> None:
+    """The checkpoint with the calibrated threshold and confidence level in its config."""
+    config = replace(
+        model.config,
+        map_threshold=scores["threshold"],
+        confident_similarity=scores["confident_similarity"],
+    )
+    calibrated = SoundLocalizer(config)
+    calibrated.load_state_dict(model.state_dict())
+    calibrated.save_pretrained(args.out)
+    (args.out / "training.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+
+def train(args: TrainArgs) -> dict:
+    """Run (or resume) training; returns the record of the best checkpoint."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    state_file = args.run_dir / "state.pt"
+    resume = (
+        torch.load(state_file, weights_only=True) if args.resume and state_file.exists() else None
+    )
+    config = (
+        LocalizationConfig.from_dict(json.loads(resume["config"]))
+        if resume is not None
+        else LocalizationConfig()
+    )
+    model = SoundLocalizer(config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    step, elapsed, best = 0, 0.0, {"score": -1.0}
+    first_scene = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        step, elapsed = int(resume["step"]), float(resume["elapsed"])
+        best = json.loads(resume["best"])
+        first_scene = int(resume["next_scene"])
+        logger.info("resumed at step %d, %.1f min", step, elapsed / 60)
+    n_params = sum(p.numel() for p in model.parameters())
+    logger.info("model: %d parameters, %d x %d grid; %s", n_params, *(config.grid_size,) * 2, args)
+
+    feature_config = features(config)
+    rng = np.random.default_rng([args.seed, step])
+    start = time.perf_counter()
+    val = validation_set(args.val_scenes, feature_config, args.seconds)
+    dataset = LocalizationDataset("train", size=config.image_size, seconds=args.seconds)
+    buffer = PairBuffer(args.buffer_size, dataset, first_scene)
+    buffer.add(args.prefill, feature_config)
+    logger.info(
+        "validation and %d pairs rendered in %.0f s", args.prefill, time.perf_counter() - start
+    )
+    command = "python -m multimodal_core.train.localization " + shlex.join(sys.argv[1:])
+    model.train()
+    clock = time.perf_counter() - elapsed
+    window_loss, window_start = [], time.perf_counter()
+    while True:
+        elapsed = time.perf_counter() - clock
+        if elapsed >= args.minutes * 60 or (args.max_steps and step >= args.max_steps):
+            break
+        buffer.add(args.fresh_per_step, feature_config)
+        images, mels = buffer.sample(rng, args.batch_size)
+        lr = learning_rate(args, step, elapsed)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        out = model(images, mels, return_loss=True)
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        step += 1
+        window_loss.append(float(out.loss.detach()))
+        if step % args.log_every == 0:
+            rate = len(window_loss) / (time.perf_counter() - window_start)
+            logger.info(
+                "step %d  %.1f min  InfoNCE %.3f  lr %.2e  %.2f steps/s  temperatures %.3f %.3f",
+                step, elapsed / 60, np.mean(window_loss), lr, rate,
+                float(model.attention.log_attention_scale.exp()) ** -1,
+                float(model.log_logit_scale.exp()) ** -1,
+            )  # fmt: skip
+            window_loss, window_start = [], time.perf_counter()
+        last = (args.max_steps and step >= args.max_steps) or (
+            time.perf_counter() - clock >= args.minutes * 60
+        )
+        if step % args.val_every == 0 or last:
+            scores = validate(model, val)
+            elapsed = time.perf_counter() - clock
+            logger.info("validation at step %d (%.1f min): %s", step, elapsed / 60, scores)
+            score = scores["pointing"] + scores["ciou"] + scores["auc"]
+            if score > best["score"]:
+                best = {
+                    "score": score,
+                    "validation": scores,
+                    "step": step,
+                    "minutes": round(elapsed / 60, 2),
+                    "seed": args.seed,
+                    "command": command,
+                    "args": asdict(args),
+                    "parameters": n_params,
+                }
+                save_best(model, scores, args, best)
+                logger.info("new best checkpoint written to %s", args.out)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step,
+                    "elapsed": elapsed,
+                    "best": json.dumps(best, default=str),
+                    "next_scene": buffer.next_index,
+                    "config": json.dumps(config.to_dict()),
+                },
+                state_file,
+            )
+    total = time.perf_counter() - clock
+    logger.info("done: %d steps in %.1f min; best %s", step, total / 60, best)
+    return {**best, "total_minutes": round(total / 60, 2), "total_steps": step}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    result = train(parse_args(argv))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
