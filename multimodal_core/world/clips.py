@@ -6,7 +6,7 @@ import numpy as np
 
 TARGET_RMS = 0.1  # -20 dBFS: the SoundFont's programs differ about 4x in loudness
 PEAK_LIMIT = 0.99
-SILENCE_RMS = 1e-3  # a clip quieter than this is a generator bug, never returned
+SILENCE_RMS = 1e-5  # a clip quieter than this (-100 dBFS) is a generator bug, never returned
 
 
 def resample(clip: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -38,7 +38,7 @@ def normalise(clip: np.ndarray, what: str = "clip") -> np.ndarray:
     return one.
     """
     rms = float(np.sqrt(np.mean(np.square(clip, dtype=np.float64))))
-    if not np.isfinite(rms) or rms < SILENCE_RMS * 1e-2:
+    if not np.isfinite(rms) or rms < SILENCE_RMS:
         raise RuntimeError(f"{what} came out silent")
     out = clip * (TARGET_RMS / rms)
     peak = float(np.abs(out).max())

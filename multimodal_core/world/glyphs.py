@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 ALPHA_THRESHOLD = 0.5
 """A pixel belongs to a glyph's mask when its opacity is above this."""
@@ -53,14 +54,13 @@ def svg_path(emoji: str) -> Path:
 
 
 @lru_cache(maxsize=1024)
-def _upright(emoji: str, size: int):  # -> PIL.Image.Image (RGBA)
-    """The SVG rasterised at ``size`` px: the slow step (about 2.5 ms), cached apart from the
-    rotations, which Pillow does in a fraction of that."""
+def _upright(emoji: str, size: int) -> Image.Image:
+    """The SVG rasterised at ``size`` px (RGBA): the slow step (about 2.5 ms), cached apart
+    from the rotations, which Pillow does in a fraction of that."""
     import resvg_py  # dev-only dependency
-    from PIL import Image
 
     png = resvg_py.svg_to_bytes(svg_path=str(svg_path(emoji)), width=size, height=size)
-    return Image.open(io.BytesIO(bytes(png))).convert("RGBA")  # Twemoji PNGs can be palette
+    return Image.open(io.BytesIO(bytes(png))).convert("RGBA")
 
 
 @lru_cache(maxsize=8192)
@@ -69,8 +69,6 @@ def glyph(emoji: str, size: int, angle: int = 0) -> Glyph:
 
     Rotation expands the square so that no corner is cut; the box locates the opaque part.
     """
-    from PIL import Image
-
     if size < 4:
         raise ValueError(f"glyph size must be at least 4 pixels, got {size}")
     image = _upright(emoji, size)
