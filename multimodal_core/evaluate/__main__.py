@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 TASKS: dict[str, str] = {
     "captioning": "multimodal_core.evaluate.captioning",
+    "voice-to-face": "multimodal_core.evaluate.voice_to_face",
 }
 
 

@@ -34,8 +34,8 @@ class FaceAttributesConfig:
 
     Args:
         image_size (int, defaults to 64): side of the square RGB faces in pixels.
-        channels (tuple[int, ...], defaults to (24, 48, 96)): channels of the stages; each
-            halves the resolution, then a global average pool.
+        channels (tuple[int, ...], defaults to (16, 32, 64)): channels of the stages; each
+            starts with a stride-2 convolution, then a global average pool.
         attribute_names (tuple[str, ...], defaults to ("age_group", "gender", "skin_tone",
             "hair")): names of the heads, in order.
         attribute_sizes (tuple[int, ...], defaults to (3, 2, 5, 7)): classes of each head.
@@ -43,7 +43,7 @@ class FaceAttributesConfig:
     """
 
     image_size: int = 64  # the world's faces and the decoder's drawings
-    channels: tuple[int, ...] = (24, 48, 96)  # 64 px -> 8 x 8: glyph parts are 8-16 px wide
+    channels: tuple[int, ...] = (16, 32, 64)  # 64 px -> 8 x 8: glyph parts are 8-16 px wide
     attribute_names: tuple[str, ...] = ("age_group", "gender", "skin_tone", "hair")
     attribute_sizes: tuple[int, ...] = (3, 2, 5, 7)  # see world.people
     dropout: float = 0.1  # mild: fresh backgrounds every epoch already regularise
@@ -93,13 +93,12 @@ class FaceAttributeClassifier(nn.Module):
         c_in = 3
         for c_out in config.channels:
             layers += [
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),  # halve first: cheap
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(inplace=True),
                 nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
             ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
