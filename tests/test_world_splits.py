@@ -66,6 +66,14 @@ def test_held_out_pairs_never_meet_outside_novel_combo() -> None:
             assert not any(set(pair) <= present for pair in HELD_OUT_PAIRS), (split, i, present)
 
 
+def test_held_out_pairs_stay_apart_in_localization_scenes() -> None:
+    """Silent distractors must respect the held-out pairs too ("dog" with a sounding guitar)."""
+    ds = LocalizationDataset("train", size=48, length=300, distractors=(2, 2))
+    for i in range(len(ds)):
+        present = set(ds.scene(i).class_names)
+        assert not any(set(pair) <= present for pair in HELD_OUT_PAIRS), (i, present)
+
+
 def test_novel_combo_scenes_hold_a_held_out_pair() -> None:
     for i in range(40):
         s = scene_in_split("novel_combo", i, held_out_ok=True, size=48)

@@ -22,8 +22,14 @@ from multimodal_core.world.seeding import rng_for
 GRAMMAR_VERSION = "world-grammar-1"
 N_CAPTIONS = 6  # references per scene; each scene's pool always holds at least this many
 
-NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four")
-MAX_COUNT = len(NUMBERS) - 1  # count questions never ask about more (a scene has 1-4 objects)
+NUMBER_WORDS: tuple[str, ...] = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+)  # fmt: skip
+"""Captions count up to nine (a grid holds nine objects; localization scenes hold six)."""
+NUMBERS: tuple[str, ...] = NUMBER_WORDS[:5]
+"""Count answers: scenes hold 1-4 objects unless distractors are added; a class seen more
+often than ``MAX_COUNT`` times is never asked about."""
+MAX_COUNT = len(NUMBERS) - 1
 POSITION_PHRASES: dict[str, str] = {
     "top left": "in the top left",
     "top": "at the top",
@@ -140,7 +146,8 @@ def _noun_phrase(
         noun = f"{sizes.pop()} {noun if len(group) == 1 else cls.plural}"
     elif len(group) > 1:
         noun = cls.plural
-    phrase = f"{article(noun)} {noun}" if len(group) == 1 else f"{NUMBERS[len(group)]} {noun}"
+    n = len(group)
+    phrase = f"{article(noun)} {noun}" if n == 1 else f"{NUMBER_WORDS[n]} {noun}"
     if position and len(group) == 1:
         phrase += " " + POSITION_PHRASES[group[0].position]
     return phrase
@@ -167,7 +174,7 @@ def _caption_pool(scene: Scene, rng: np.random.Generator) -> list[str]:
     pool += [c for form in forms if (c := form()) is not None]
     n = len(scene.objects)
     pool += [f"{prefix} {plain} {bg}" for prefix in _PICTURE_PREFIXES]
-    pool.append(f"{NUMBERS[n]} {'object' if n == 1 else 'objects'} {bg}")
+    pool.append(f"{NUMBER_WORDS[n]} {'object' if n == 1 else 'objects'} {bg}")
     return pool
 
 

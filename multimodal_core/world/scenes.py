@@ -85,32 +85,42 @@ def pair_key(a: str, b: str) -> frozenset[str]:
     return frozenset((a, b))
 
 
+def _partners(avoid_pairs: Collection[frozenset[str]]) -> dict[str, set[str]]:
+    """Class -> the classes it must not appear with."""
+    partners: dict[str, set[str]] = {}
+    for pair in avoid_pairs:
+        for a in pair:
+            partners.setdefault(a, set()).update(pair - {a})
+    return partners
+
+
+def _new_classes(
+    pool: Sequence[str], chosen: list[str], partners: dict[str, set[str]]
+) -> list[str]:
+    """Classes of ``pool`` not yet chosen that form no avoided pair with the chosen ones."""
+    banned = set(chosen).union(*(partners.get(d, ()) for d in chosen))
+    return [c for c in pool if c not in banned]
+
+
 def _choose_classes(
     rng: np.random.Generator,
     count: int,
     pool: Sequence[str],
     repeat_probability: float,
-    avoid_pairs: Collection[frozenset[str]],
+    partners: dict[str, set[str]],
     require_pair: tuple[str, str] | None,
 ) -> list[str]:
     """Pick ``count`` class names: each is an earlier one again (with ``repeat_probability``)
     or a new class from ``pool`` that forms no avoided pair with those already chosen."""
     chosen: list[str] = list(require_pair) if require_pair else []
-    partners: dict[str, set[str]] = {}
-    for pair in avoid_pairs:
-        for a in pair:
-            partners.setdefault(a, set()).update(pair - {a})
     while len(chosen) < count:
-        if chosen and rng.random() < repeat_probability:
+        allowed = _new_classes(pool, chosen, partners)
+        if chosen and (rng.random() < repeat_probability or not allowed):
+            # A repeat, by chance or because every new class would complete an avoided pair.
             chosen.append(chosen[int(rng.integers(len(chosen)))])
-            continue
-        banned = set(chosen).union(*(partners.get(d, ()) for d in chosen))
-        allowed = [c for c in pool if c not in banned]
-        if not allowed:  # every new class would complete an avoided pair: repeat one instead
-            chosen.append(chosen[int(rng.integers(len(chosen)))])
-            continue
-        chosen.append(allowed[int(rng.integers(len(allowed)))])
-    return [chosen[i] for i in rng.permutation(len(chosen))]
+        else:
+            chosen.append(allowed[int(rng.integers(len(allowed)))])
+    return chosen
 
 
 def _position_of(box: tuple[int, int, int, int], size: int) -> str:
@@ -169,16 +179,20 @@ def scene(
         raise ValueError(f"at most {GRID * GRID} objects fit the grid")
     if require_pair and hi < 2:
         raise ValueError("require_pair needs room for two objects")
+    if dhi and classes is None:
+        raise ValueError("distractors come from the classes outside `classes`: restrict it")
 
     rng = rng_for(seed, "scene")
     image, background = render_background(rng, size, backgrounds)
+    partners = _partners(avoid_pairs)
     count = int(rng.integers(max(lo, 2 if require_pair else 1), hi + 1))
-    names = _choose_classes(rng, count, pool, repeat_probability, avoid_pairs, require_pair)
-    n_distractors = int(rng.integers(dlo, dhi + 1))
-    if n_distractors:
-        others = [c for c in CLASS_NAMES if c not in set(pool)]
-        names += [str(c) for c in rng.choice(others, n_distractors, replace=False)]
-        names = [names[i] for i in rng.permutation(len(names))]
+    names = _choose_classes(rng, count, pool, repeat_probability, partners, require_pair)
+    others = [c for c in CLASS_NAMES if c not in set(pool)]
+    for _ in range(int(rng.integers(dlo, dhi + 1))):
+        allowed = _new_classes(others, names, partners)
+        if allowed:  # else fewer distractors: every other class would complete an avoided pair
+            names.append(allowed[int(rng.integers(len(allowed)))])
+    names = [names[i] for i in rng.permutation(len(names))]
 
     cells = rng.permutation(GRID * GRID)[: len(names)]
     if layout == "center":
