@@ -78,7 +78,9 @@ def test_voice_to_face() -> None:
 
 
 @pytest.mark.slow
-def test_examples_are_small_and_listed(tmp_path: Path) -> None:
+def test_examples_are_small_listed_and_up_to_date(tmp_path: Path) -> None:
+    """The committed examples/ folder is what the generator writes today (else regenerate it
+    with ``python -m multimodal_core.world examples``)."""
     from multimodal_core.world.preview import write_examples
 
     files = write_examples(tmp_path)
@@ -87,3 +89,16 @@ def test_examples_are_small_and_listed(tmp_path: Path) -> None:
     readme = (tmp_path / "README.md").read_text()
     for entry in manifest["examples"]:
         assert (tmp_path / entry["file"]).is_file() and entry["file"] in readme
+    committed = Path(__file__).resolve().parent.parent / "examples"
+    assert json.loads((committed / "examples.json").read_text()) == manifest
+    assert (committed / "README.md").read_text() == readme
+
+
+@pytest.mark.slow
+def test_preview_writes_sheets_and_sounds(tmp_path: Path) -> None:
+    from multimodal_core.world.__main__ import main
+
+    main(["preview", "--out", str(tmp_path), "--scenes", "3", "--people", "3"])
+    for sheet in ("scenes.png", "localization.png", "people.png"):
+        assert (tmp_path / sheet).stat().st_size > 10_000
+    assert len(list((tmp_path / "sounds").glob("*.wav"))) >= 20
