@@ -135,9 +135,13 @@ class VQAConfig:
 
 
 class QuestionVocabulary:
-    """Question words <-> ids; <pad> and <unk> come first (ids 0 and 1)."""
+    """Question words <-> ids; <pad> and <unk> come first (ids 0 and 1).
 
-    def __init__(self, words: Sequence[str]) -> None:
+    ``nouns`` maps the vocabulary's nouns (singular and plural forms) to their singular: the
+    words an unknown synonym may stand for ("puppy" -> "dog", "puppies" -> "dogs").
+    """
+
+    def __init__(self, words: Sequence[str], nouns: dict[str, str] | None = None) -> None:
         words = list(words)
         if tuple(words[:2]) != SPECIAL_TOKENS:
             raise ValueError(f"a question vocabulary must start with {SPECIAL_TOKENS}")
@@ -145,6 +149,10 @@ class QuestionVocabulary:
             raise ValueError("a question vocabulary must not repeat a word")
         self.words = words
         self.index = {w: i for i, w in enumerate(words)}
+        self.nouns = dict(nouns or {})
+        missing = sorted(w for w in {*self.nouns, *self.nouns.values()} if w not in self.index)
+        if missing:
+            raise ValueError(f"nouns must be vocabulary words; not in it: {missing}")
 
     def __len__(self) -> int:
         return len(self.words)
@@ -159,10 +167,13 @@ class QuestionVocabulary:
         return [_ARTICLES.get(w, w) for w in words]
 
     @classmethod
-    def build(cls, questions: Iterable[str]) -> QuestionVocabulary:
-        """Every word of ``questions``, sorted so the ids are reproducible."""
-        seen = {w for q in questions for w in cls.tokenize(q)} - set(SPECIAL_TOKENS)
-        return cls([*SPECIAL_TOKENS, *sorted(seen)])
+    def build(
+        cls, questions: Iterable[str], nouns: dict[str, str] | None = None
+    ) -> QuestionVocabulary:
+        """Every word of ``questions`` (and of ``nouns``), sorted so the ids are reproducible."""
+        seen = {w for q in questions for w in cls.tokenize(q)}
+        seen |= {w for pair in (nouns or {}).items() for w in pair}
+        return cls([*SPECIAL_TOKENS, *sorted(seen - set(SPECIAL_TOKENS))], nouns)
 
     def unknown(self, question: str) -> list[str]:
         """Words of ``question`` the vocabulary lacks, in order, without repeats."""
@@ -183,11 +194,13 @@ class QuestionVocabulary:
 
     def save(self, directory: str | os.PathLike) -> None:
         path = Path(directory) / VOCAB_NAME
-        path.write_text(json.dumps({"words": self.words}, indent=0) + "\n", encoding="utf-8")
+        text = json.dumps({"words": self.words, "nouns": self.nouns}, indent=0)
+        path.write_text(text + "\n", encoding="utf-8")
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike) -> QuestionVocabulary:
-        return cls(json.loads(Path(_resolve_file(path_or_repo, VOCAB_NAME)).read_text())["words"])
+        values = json.loads(Path(_resolve_file(path_or_repo, VOCAB_NAME)).read_text())
+        return cls(values["words"], values.get("nouns"))
 
 
 def save_answers(answers: Sequence[str], directory: str | os.PathLike) -> None:

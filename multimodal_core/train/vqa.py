@@ -174,9 +174,12 @@ def easyvqa_answers() -> list[str]:
 
 
 def easyvqa_vocabulary() -> QuestionVocabulary:
+    """Words of the training questions; shapes and colours are the nouns synonyms map to."""
     import easy_vqa
 
-    return QuestionVocabulary.build(easy_vqa.get_train_questions()[0])
+    vocab = QuestionVocabulary.build(easy_vqa.get_train_questions()[0])
+    nouns = {a: a for a in easy_vqa.get_answers() if a not in ("yes", "no") and a in vocab}
+    return QuestionVocabulary(vocab.words, nouns)
 
 
 # ----- the synthetic world ----------------------------------------------------------------------
@@ -194,6 +197,7 @@ def world_vocabulary(n_scenes: int = 2000) -> QuestionVocabulary:
     Synonyms stay out on purpose: at run time a sentence encoder maps them to these words.
     """
     from multimodal_core.world import catalogue, language
+    from multimodal_core.world.backgrounds import BACKGROUND_WORDS
     from multimodal_core.world.splits import scene_in_split
 
     questions = [f"how many {c.plural} are there is there a {c.name}" for c in catalogue.CLASSES]
@@ -203,7 +207,11 @@ def world_vocabulary(n_scenes: int = 2000) -> QuestionVocabulary:
     for index in range(n_scenes):
         scene = scene_in_split("train", index, size=64, repeat_probability=0.5)
         questions += [q.text for q in language.questions(scene)]
-    return QuestionVocabulary.build(questions)
+    nouns = {c.name: c.name for c in catalogue.CLASSES} | {
+        c.plural: c.name for c in catalogue.CLASSES
+    }
+    nouns |= {w: w for w in BACKGROUND_WORDS}
+    return QuestionVocabulary.build(questions, nouns)
 
 
 def world_qas(split: str, index: int, size: int, held_out_ok: bool = False):
@@ -300,7 +308,7 @@ def train(args: TrainArgs) -> dict:
     world = args.data == "world"
     answers = world_answers() if world else easyvqa_answers()
     if resume is not None:
-        vocab = QuestionVocabulary(json.loads(resume["vocab"]))
+        vocab = QuestionVocabulary(*json.loads(resume["vocab"]))
         config = VQAConfig.from_dict(json.loads(resume["config"]))
     else:
         vocab = world_vocabulary() if world else easyvqa_vocabulary()
@@ -408,7 +416,7 @@ def train(args: TrainArgs) -> dict:
                     "elapsed": elapsed,
                     "best": json.dumps(best, default=str),
                     "next_scene": next_scene,
-                    "vocab": json.dumps(vocab.words),
+                    "vocab": json.dumps([vocab.words, vocab.nouns]),
                     "config": json.dumps(config.to_dict()),
                 },
                 state_file,

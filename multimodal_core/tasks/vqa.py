@@ -1,0 +1,396 @@
+"""Visual question answering: a picture and a question in, the top answers and where it looked out.
+
+Models, by hub name: ``vqa`` (built-in, trained on the synthetic world), ``vqa_easyvqa`` (built-in,
+trained on the public easy-vqa shapes set), ``vqa_vilt`` and ``vqa_blip`` (pretrained, from the
+Hub ids in settings). The built-in models know only the words of their training questions; an
+unknown word is mapped to the closest known noun by the shared sentence encoder ("puppy" ->
+"dog", "bikes" -> "bicycles"), or left out when nothing is close, and the answer says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multimodal_core import hub, media, viz
+from multimodal_core.backends import sentence_encoder
+from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
+from multimodal_core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+BUILTIN, BUILTIN_EASYVQA, VILT, BLIP = "vqa", "vqa_easyvqa", "vqa_vilt", "vqa_blip"
+MODEL_CHOICES: dict[str, str] = {
+    "Built-in (synthetic world)": BUILTIN,
+    "Built-in (easy-vqa shapes)": BUILTIN_EASYVQA,
+    "ViLT (pretrained, downloads)": VILT,
+    "BLIP VQA (pretrained, downloads)": BLIP,
+}
+"""Label shown in the tab -> hub name."""
+CHECKPOINTS = {BUILTIN: "vqa_world", BUILTIN_EASYVQA: "vqa_easyvqa"}
+TOP_K = 5
+NOT_SURE_BELOW = 0.5  # a top answer less likely than this gets the "not sure" note
+SYNONYM_THRESHOLD = 0.5  # cosine below which an unknown word is left out rather than guessed
+EXAMPLE_QUESTIONS: tuple[str, ...] = (
+    "what is on the left",
+    "how many dogs are there",
+    "is there a puppy",
+    "where is the cat",
+    "what is the background",
+    "which animal is there",
+)
+
+
+@dataclass(frozen=True)
+class WordMapping:
+    """An unknown phrase of the question and the known noun it was read as (None: left out)."""
+
+    phrase: str
+    replacement: str | None
+    similarity: float
+
+
+class SynonymMapper:
+    """Maps unknown words of a question to the vocabulary's nouns by sentence-encoder similarity.
+
+    For an unknown word the candidates are the word alone and the phrase it starts up to the next
+    known noun ("slice of pizza", "electric guitar"); the phrase and noun with the highest cosine
+    win. The noun takes the plural form when the phrase looks plural ("puppies" -> "dogs"), and
+    a phrase below ``threshold`` is left out.
+    """
+
+    def __init__(
+        self,
+        vocab: QuestionVocabulary,
+        embed: Callable[[list[str]], torch.Tensor],
+        threshold: float = SYNONYM_THRESHOLD,
+    ) -> None:
+        if not vocab.nouns:
+            raise ValueError("the vocabulary names no nouns to map unknown words to")
+        self.vocab = vocab
+        self.embed = embed
+        self.threshold = threshold
+        self.forms = sorted(vocab.nouns)
+        self.canonical = [vocab.nouns[f] for f in self.forms]
+        self.plural = {
+            singular: form
+            for form, singular in vocab.nouns.items()
+            if form != singular  # "fish" has no other plural form and keeps its singular
+        }
+        self._form_vectors: torch.Tensor | None = None
+
+    @staticmethod
+    def looks_plural(word: str) -> bool:
+        return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us"))
+
+    def _best(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best noun form index and cosine per row of vectors (n, d)."""
+        if self._form_vectors is None:
+            self._form_vectors = self.embed(self.forms)
+        sims = vectors @ self._form_vectors.T  # (n, forms)
+        return sims.max(dim=-1).values, sims.argmax(dim=-1)
+
+    def map(self, question: str) -> tuple[str, list[WordMapping]]:
+        """The question in known words only, and what was changed."""
+        tokens = self.vocab.tokenize(question)
+        out: list[str] = []
+        changes: list[WordMapping] = []
+        i = 0
+        while i < len(tokens):
+            if tokens[i] in self.vocab:
+                out.append(tokens[i])
+                i += 1
+                continue
+            ends = [i]  # last token of each candidate phrase
+            for j in range(i + 1, min(i + 3, len(tokens))):
+                if tokens[j] in self.vocab.nouns:
+                    ends.append(j)
+                    break
+            phrases = [" ".join(tokens[i : j + 1]) for j in ends]
+            scores, forms = self._best(self.embed(phrases))
+            pick = int(scores.argmax())
+            score, phrase, end = float(scores[pick]), phrases[pick], ends[pick]
+            if score < self.threshold:
+                changes.append(WordMapping(tokens[i], None, round(score, 3)))
+                i += 1
+                continue
+            singular = self.canonical[int(forms[pick])]
+            last = tokens[end]
+            plural = (
+                self.vocab.nouns[last] != last
+                if last in self.vocab.nouns
+                else self.looks_plural(last)
+            )
+            word = self.plural.get(singular, singular) if plural else singular
+            out.append(word)
+            changes.append(WordMapping(phrase, word, round(score, 3)))
+            i = end + 1
+        return " ".join(out), changes
+
+
+class BuiltinVQA:
+    """A built-in checkpoint: model, question vocabulary, answers, and its synonym mapper."""
+
+    def __init__(
+        self, model: StackedAttentionVQA, vocab: QuestionVocabulary, answers: list[str], name: str
+    ) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.answers = answers
+        self.name = name
+        self._mapper: SynonymMapper | None = None
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, name: str = "") -> BuiltinVQA:
+        model = StackedAttentionVQA.from_pretrained(folder)
+        vocab = QuestionVocabulary.from_pretrained(folder)
+        return cls(model, vocab, load_answers(folder), name or Path(folder).name)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinVQA:
+        self.model.to(device) if dtype is None else self.model.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self) -> BuiltinVQA:
+        self.model.eval()
+        return self
+
+    @property
+    def components(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+    @property
+    def image_size(self) -> int:
+        return self.model.config.image_size
+
+    def image_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) float in [0, 1] -> (3, S, S): squeezed to the model's square input, so
+        left stays left and top stays top whatever the picture's shape."""
+        pixels = (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+        side = self.image_size
+        resized = Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR)
+        return torch.from_numpy(np.array(resized)).permute(2, 0, 1).float().div_(255.0)
+
+    def known_words(
+        self, question: str, encoder: Callable[[], Any] | None = None
+    ) -> tuple[str, list[WordMapping], list[str]]:
+        """The question in vocabulary words, the mappings made, and notes for the person."""
+        if not self.vocab.unknown(question):
+            return " ".join(self.vocab.tokenize(question)), [], []
+        try:
+            if self._mapper is None:
+                model = (encoder or (lambda: hub.get(sentence_encoder.NAME)))()
+                self._mapper = SynonymMapper(self.vocab, model.encode)
+            text, changes = self._mapper.map(question)
+        except ModelUnavailableError as error:
+            known = [w for w in self.vocab.tokenize(question) if w in self.vocab]
+            unknown = self.vocab.unknown(question)
+            note = f"Unknown words were left out ({', '.join(unknown)}): {error}"
+            return " ".join(known), [WordMapping(w, None, 0.0) for w in unknown], [note]
+        notes = []
+        read = [f"“{c.phrase}” as “{c.replacement}”" for c in changes if c.replacement]
+        dropped = [c.phrase for c in changes if not c.replacement]
+        if read:
+            notes.append(
+                "Words this model was not trained on were read as: " + ", ".join(read) + "."
+            )
+        if dropped:
+            notes.append(f"Words this model does not know were left out: {', '.join(dropped)}.")
+        return text, changes, notes
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: torch.Tensor,
+        questions: Sequence[str],
+        image_index: torch.Tensor | None = None,
+        k: int = TOP_K,
+    ) -> tuple[list[list[tuple[str, float]]], np.ndarray]:
+        """Top-k answers per question and attention maps (Q, g, g) averaged over the hops.
+
+        ``images`` (B, 3, S, S); ``questions`` in vocabulary words; ``image_index`` (Q,) as in
+        :meth:`StackedAttentionVQA.answer`. Question-only models give empty maps (Q, 0, 0).
+        """
+        param = next(self.model.parameters())
+        tokens = self.vocab.encode_batch(list(questions)).to(param.device)
+        index = None if image_index is None else image_index.to(param.device)
+        out = self.model(images.to(param.device, param.dtype), tokens, index)
+        g = self.model.config.grid_size if out.attention.shape[-1] else 0
+        maps = out.attention.float().mean(1).reshape(len(questions), g, g).cpu().numpy()
+        return top_k(out.logits, self.answers, k), maps
+
+
+def _load_builtin(name: str) -> Callable[[], BuiltinVQA]:
+    def load() -> BuiltinVQA:
+        folder = get_settings().checkpoints_dir / CHECKPOINTS[name]
+        if not (folder / "model.safetensors").is_file():
+            raise ModelUnavailableError(
+                f"The built-in VQA checkpoint is missing ({CHECKPOINTS[name]}); retrain it with "
+                "python -m multimodal_core.train.vqa, or choose another model."
+            )
+        return BuiltinVQA.from_pretrained(folder, name)
+
+    return load
+
+
+def _load_pretrained(setting: str) -> Callable[[], Any]:
+    def load() -> Any:
+        from multimodal_core.backends.vqa import load_vqa
+
+        return load_vqa(getattr(get_settings(), setting))
+
+    return load
+
+
+SPECS: tuple[hub.ModelSpec, ...] = (
+    hub.ModelSpec(BUILTIN, "vqa", _load_builtin(BUILTIN), 1.2, "built-in VQA model (world)"),
+    hub.ModelSpec(
+        BUILTIN_EASYVQA, "vqa", _load_builtin(BUILTIN_EASYVQA), 1.2, "built-in VQA model (easy-vqa)"
+    ),
+    hub.ModelSpec(VILT, "vqa", _load_pretrained("vqa_model"), 470.0, "ViLT VQA model",
+                  half_on_cuda=True, pretrained=True),
+    hub.ModelSpec(BLIP, "vqa", _load_pretrained("vqa_model_alt"), 1500.0, "BLIP VQA model",
+                  half_on_cuda=True, pretrained=True),
+)  # fmt: skip
+for _spec in SPECS:
+    hub.register(_spec)
+sentence_encoder.register()
+
+
+@dataclass
+class VQAResult:
+    """The answer, the top answers with probabilities, and what to show beside them."""
+
+    answer: str
+    top: list[tuple[str, float]]
+    model: str
+    question: str  # as the model read it (after unknown words were mapped)
+    not_sure: bool
+    notes: list[str] = field(default_factory=list)
+    attention: np.ndarray | None = None  # (g, g) map, built-in models only
+    overlay: np.ndarray | None = None  # uint8 (H, W, 3): the map over the picture
+    score_kind: str = "probability"
+
+    def to_dict(self) -> dict:
+        """JSON-ready: no pictures, the attention map as nested lists."""
+        values = asdict(self)
+        values.pop("overlay")
+        values["top"] = [{"answer": a, "score": round(p, 4)} for a, p in self.top]
+        if self.attention is not None:
+            values["attention"] = np.round(self.attention, 4).tolist()
+        return values
+
+
+def model_name(choice: str) -> str:
+    """A tab label or a hub name -> the hub name."""
+    if choice in MODEL_CHOICES.values():
+        return choice
+    if choice in MODEL_CHOICES:
+        return MODEL_CHOICES[choice]
+    raise InputError(f"Unknown model {choice!r}; choose one of: {', '.join(MODEL_CHOICES)}.")
+
+
+def check_question(question: str | None) -> str:
+    """The question, trimmed; one sentence when it has no words or is far too long."""
+    text = (question or "").strip()
+    limit = get_settings().max_text_chars
+    if len(text) > limit:
+        raise InputError(
+            f"The question is {len(text):,} characters long; please ask it in at most {limit} "
+            "characters, for example “what is on the left?”."
+        )
+    if not re.search(r"[^\W_]", text):
+        raise InputError(
+            "Please type a question with at least one word, for example “what is on the left?”."
+        )
+    return text
+
+
+def _not_sure_note(top: list[tuple[str, float]], kind: str) -> str:
+    answer, p = top[0]
+    what = "probability" if kind == "probability" else kind
+    return (
+        f"Not sure: the best answer, “{answer}”, has a {what} of only {p:.0%}; "
+        "the picture may be unlike what this model has seen, or the question may be ambiguous."
+    )
+
+
+def answer_question(
+    image_path: str | Path, question: str | None, model: str = BUILTIN, overlay: bool = True
+) -> VQAResult:
+    """Answer one question about an uploaded picture; InputError for an unusable one."""
+    text = check_question(question)
+    name = model_name(model)
+    image = media.load_image(image_path)
+    if name in CHECKPOINTS:
+        return answer_builtin([image], [text], name, overlay)[0]
+    result = hub.get(name).answer(image, text, k=TOP_K)
+    kind = "probability" if result.score_kind == "sequence probability" else "score"
+    top = result.answers
+    not_sure = not top or top[0][1] < NOT_SURE_BELOW
+    notes = [_not_sure_note(top, kind)] if top and not_sure else []
+    return VQAResult(
+        answer=top[0][0] if top else "",
+        top=top,
+        model=name,
+        question=text,
+        not_sure=not_sure,
+        notes=notes,
+        score_kind=kind,
+    )
+
+
+def answer_builtin(
+    images: Sequence[np.ndarray],
+    questions: Sequence[str],
+    model: str = BUILTIN,
+    overlay: bool = True,
+) -> list[VQAResult]:
+    """Answer question i about image i with a built-in model, all in one batch.
+
+    ``images`` are (H, W, 3) floats in [0, 1] (``media.load_image``); questions are checked.
+    """
+    if len(images) != len(questions):
+        raise ValueError(f"{len(images)} images but {len(questions)} questions")
+    vqa: BuiltinVQA = hub.get(model_name(model))
+    read = [vqa.known_words(check_question(q)) for q in questions]
+    batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
+    tops, maps = vqa.predict(batch, [text for text, _, _ in read])
+    results = []
+    for image, (text, _, notes), top, heat in zip(images, read, tops, maps, strict=True):
+        not_sure = top[0][1] < NOT_SURE_BELOW
+        has_map = heat.size > 0
+        results.append(
+            VQAResult(
+                answer=top[0][0],
+                top=top,
+                model=vqa.name,
+                question=text,
+                not_sure=not_sure,
+                notes=[*notes, *([_not_sure_note(top, "probability")] if not_sure else [])],
+                attention=heat if has_map else None,
+                overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
+            )
+        )
+    return results
+
+
+def describe(result: VQAResult) -> str:
+    """The answer as a short Markdown paragraph."""
+    lines = [f"**{result.answer}**"]
+    if result.question:
+        lines.append(f"Question as the model read it: “{result.question}”.")
+    lines += result.notes
+    return "  \n".join(lines)
+
+
+def example_questions() -> list[str]:
+    return list(EXAMPLE_QUESTIONS)

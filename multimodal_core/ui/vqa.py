@@ -1,0 +1,95 @@
+"""The Visual QA tab: a picture and a question in; the answer, the top five, and where it looked."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import vqa
+from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, user_errors
+
+TITLE = "Visual QA"
+
+INTRO = """Upload a picture (or pick an example scene), ask a question in English, and the model
+answers from a fixed list of answers. The **built-in** model has two streams: a small CNN cuts the
+picture into a grid of regions, a recurrent network reads the question, and the question **guides
+attention** over the regions twice (stacked attention) before a classifier picks the answer; a
+second, unnormalised glimpse lets it count. The heat map shows where it looked. It knows only the
+studio's synthetic world (or, as the second choice, the easy-vqa shapes); words it was not taught
+("puppy") are matched to ones it knows ("dog") by a sentence encoder. For photos choose a
+pretrained model (**ViLT** or **BLIP**), which need the internet once to download."""
+
+
+def _examples() -> tuple[list[list[str]], list[str]]:
+    """Example scenes with a question each (examples/vqa/questions.json), and questions alone."""
+    folder = get_settings().examples_dir / "vqa"
+    questions = vqa.example_questions()
+    pairs: dict[str, str] = {}
+    index = folder / "questions.json"
+    if index.is_file():
+        pairs = json.loads(index.read_text(encoding="utf-8"))
+    scenes = sorted(folder.glob("*.png"))[:12]
+    rows = [[str(path), pairs.get(path.name, questions[0])] for path in scenes]
+    return rows, questions
+
+
+@user_errors("answering the question")
+def _answer(path: str | None, question: str, model: str):
+    if path is None:
+        raise gr.Error(
+            "Please upload a picture first, or pick one of the examples.", print_exception=False
+        )
+    result = vqa.answer_question(path, question, model)
+    top = {answer: score for answer, score in result.top}
+    return f"## {result.answer}", top, result.overlay, "  \n".join(result.notes)
+
+
+def build_tab() -> None:
+    settings = get_settings()
+    default = vqa.VILT if settings.preset == "pretrained" else vqa.BUILTIN
+    rows, questions = _examples()
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            picture = ImageUpload(label="Picture", type="filepath", sources=["upload", "clipboard"])
+            question = gr.Textbox(
+                label="Question",
+                placeholder="what is on the left?",
+                max_lines=2,
+                max_length=settings.max_text_chars,
+            )
+            model = gr.Radio(
+                [(label, name) for label, name in vqa.MODEL_CHOICES.items()],
+                value=default,
+                label="Model",
+            )
+            run = gr.Button("Answer", variant="primary")
+            if rows:
+                gr.Examples(rows, inputs=[picture, question], label="Example scenes")
+            gr.Examples([[q] for q in questions], inputs=[question], label="Example questions")
+        with gr.Column(scale=2):
+            answer = gr.Markdown("## ")
+            top = gr.Label(num_top_classes=vqa.TOP_K, label="Top answers")
+            notes = gr.Markdown()
+            attention = gr.Image(
+                label="Where the model looked (built-in models)",
+                format="png",
+                interactive=False,
+                buttons=["download"],
+            )
+    run.click(
+        _answer,
+        [picture, question, model],
+        [answer, top, attention, notes],
+        api_name="answer",
+        concurrency_id=MODEL_QUEUE,
+    )
+    question.submit(
+        _answer,
+        [picture, question, model],
+        [answer, top, attention, notes],
+        api_visibility="private",
+        concurrency_id=MODEL_QUEUE,
+    )
