@@ -48,11 +48,16 @@ def banned_tokens(config: Any) -> list[int]:
     return [config.pad_id, config.start_id, config.unk_id]
 
 
-def _log_probs(logits: torch.Tensor, banned: list[int]) -> torch.Tensor:
+def _ban_bias(vocab_size: int, banned: list[int], device: torch.device) -> torch.Tensor:
+    """(V,) zeros with -inf at the banned tokens: added to logits before the softmax."""
+    bias = torch.zeros(vocab_size, device=device)
+    bias[banned] = NEG_INF
+    return bias
+
+
+def _log_probs(logits: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """log softmax over the allowed tokens only (banned ones get -inf): (R, V) float32."""
-    logits = logits.float().clone()
-    logits[:, banned] = NEG_INF
-    return torch.log_softmax(logits, dim=-1)
+    return torch.log_softmax(logits.float() + bias, dim=-1)
 
 
 def _length_penalty(length: torch.Tensor | int, alpha: float) -> torch.Tensor | float:
@@ -72,16 +77,16 @@ def greedy_decode(
     max_length = max_length or config.max_length
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
-    banned = banned_tokens(config)
     memory = model.encode(images)
     state = model.init_state(memory)
     b = images.shape[0]
+    bias = _ban_bias(config.vocab_size, banned_tokens(config), images.device)
     tokens = torch.full((b,), config.start_id, dtype=torch.long, device=images.device)
     done = torch.zeros(b, dtype=torch.bool, device=images.device)
     steps_tokens, steps_lp, steps_att = [], [], []
     for _ in range(max_length):
         out = model.step(tokens, state, memory)
-        log_probs = _log_probs(out.logits, banned)  # (B, V)
+        log_probs = _log_probs(out.logits, bias)  # (B, V)
         lp, tokens = log_probs.max(dim=-1)
         steps_tokens.append(tokens)
         steps_lp.append(lp)
@@ -135,98 +140,103 @@ def beam_search(
     if alpha < 0:
         raise ValueError(f"alpha must be >= 0, got {alpha}")
     k, device = beam_size, images.device
-    banned = banned_tokens(config)
     b = images.shape[0]
+    bias = _ban_bias(config.vocab_size, banned_tokens(config), device)
     memory = model.encode(images).repeat_interleave(k)  # rows b*k + j
     state = model.init_state(memory)
-    n_regions = memory.features.shape[1]
     batch_rows = torch.arange(b, device=device)[:, None]  # (B, 1)
+    row_offsets = batch_rows * k  # (B, 1): first row of each image
 
-    # Alive beams: scores (B, k); per step, back-pointers to the previous step's beams and the
-    # chosen token, its log prob and attention, so histories are rebuilt once at the end.
+    # Alive beams: cumulative scores (B, k). Per step only back-pointers are kept: each alive
+    # beam's parent (the alive beam it extends, one step earlier), its token, its cumulative
+    # score, and the attention of the step; histories are rebuilt once at the end.
     alive_score = torch.full((b, k), NEG_INF, device=device)
     alive_score[:, 0] = 0.0  # only one real beam at the start: no duplicates
     parents: list[torch.Tensor] = []  # (B, k) each
     tokens_hist: list[torch.Tensor] = []  # (B, k)
-    lp_hist: list[torch.Tensor] = []  # (B, k)
-    att_hist: list[torch.Tensor] = []  # (B, k, N)
+    scores_hist: list[torch.Tensor] = []  # (B, k)
+    att_hist: list[torch.Tensor] = []  # (B, k, N): attention of step t for each previous beam
     last = torch.full((b * k,), config.start_id, dtype=torch.long, device=device)
 
-    # Finished pool, k per image: scores, the step of <end>, the alive beam it came from (at the
-    # step before) and the <end> token's log prob and attention.
+    # Finished pool, k per image: normalised and total scores, the step of <end> and the alive
+    # beam (of the step before) that it ends.
     fin_norm = torch.full((b, k), NEG_INF, device=device)
     fin_score = torch.full((b, k), NEG_INF, device=device)
     fin_step = torch.zeros((b, k), dtype=torch.long, device=device)
     fin_parent = torch.zeros((b, k), dtype=torch.long, device=device)
-    fin_lp = torch.zeros((b, k), device=device)
-    fin_att = torch.zeros((b, k, n_regions), device=device)
+    max_penalty = float(_length_penalty(max_length, alpha))
 
     for t in range(max_length):
         out = model.step(last, state, memory)
-        log_probs = _log_probs(out.logits, banned)  # (B*k, V)
-        vocab = log_probs.shape[-1]
-        cand = (alive_score[:, :, None] + log_probs.view(b, k, vocab)).view(b, k * vocab)
+        vocab = out.logits.shape[-1]
+        log_probs = _log_probs(out.logits, bias).view(b, k, vocab)
+        att_hist.append(out.attention.float().view(b, k, -1))
+        cand = (alive_score[:, :, None] + log_probs).view(b, k * vocab)
         top_score, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k)
         origin = top_idx // vocab  # (B, 2k): which alive beam it extends
         token = top_idx % vocab
-        token_lp = log_probs.view(b, k, vocab)[batch_rows, origin, token]  # (B, 2k)
-        att = out.attention.float().view(b, k, n_regions)[batch_rows, origin]  # (B, 2k, N)
         is_end = token == config.end_id
 
         if bool(is_end.any()):  # finished candidates join the pool, ranked by normalised score
             new_norm = torch.where(is_end, top_score / _length_penalty(t + 1, alpha), NEG_INF)
             fin_norm, keep = torch.cat([fin_norm, new_norm], 1).topk(k, dim=1)  # of (B, 3k)
-            fin_score = torch.cat([fin_score, top_score], 1)[batch_rows, keep]
-            fin_step = torch.cat([fin_step, torch.full_like(origin, t)], 1)[batch_rows, keep]
-            fin_parent = torch.cat([fin_parent, origin], 1)[batch_rows, keep]
-            fin_lp = torch.cat([fin_lp, token_lp], 1)[batch_rows, keep]
-            fin_att = torch.cat([fin_att, att], 1)[batch_rows, keep]
+            fin_score = torch.cat([fin_score, top_score], 1).gather(1, keep)
+            fin_step = torch.cat([fin_step, torch.full_like(origin, t)], 1).gather(1, keep)
+            fin_parent = torch.cat([fin_parent, origin], 1).gather(1, keep)
+            alive_score, pick = torch.where(is_end, NEG_INF, top_score).topk(k, dim=1)
+        else:
+            alive_score, pick = top_score[:, :k], torch.arange(k, device=device).expand(b, k)
 
         # The k best unfinished candidates stay alive.
-        alive_score, pick = torch.where(is_end, NEG_INF, top_score).topk(k, dim=1)  # (B, k)
-        parents.append(origin[batch_rows, pick])
-        tokens_hist.append(token[batch_rows, pick])
-        lp_hist.append(token_lp[batch_rows, pick])
-        att_hist.append(att[batch_rows, pick])
-        state = out.state.index_select((batch_rows * k + parents[-1]).view(-1))
-        last = tokens_hist[-1].reshape(-1)
+        parent = origin.gather(1, pick)  # (B, k)
+        parents.append(parent)
+        tokens_hist.append(token.gather(1, pick))
+        scores_hist.append(alive_score)
+        state = out.state.index_select((row_offsets + parent).view(-1))
+        last = tokens_hist[-1].view(-1)
 
         # Stop when, for every image, the pool is full and no alive beam can still beat it:
         # log probs only fall, so the best any alive beam can reach is score / max_length**alpha.
-        best_alive = alive_score.max(dim=1).values / _length_penalty(max_length, alpha)
-        if bool(((fin_norm[:, -1] > best_alive) | (best_alive == NEG_INF)).all()):
+        if bool((fin_norm[:, -1] >= alive_score[:, 0] / max_penalty).all()):
             break
 
     # Unfinished beams compete too (a model that never says <end> still gets k answers).
     steps = len(tokens_hist)
-    alive_norm = alive_score / _length_penalty(steps, alpha)
-    all_norm = torch.cat([fin_norm, alive_norm], 1)  # (B, 2k)
+    all_norm = torch.cat([fin_norm, alive_score / _length_penalty(steps, alpha)], 1)  # (B, 2k)
     best_norm, choice = all_norm.topk(k, dim=1)  # (B, k)
     from_pool = choice < k
     pool_idx = choice.clamp(max=k - 1)
-    score = torch.where(
-        from_pool, fin_score.gather(1, pool_idx), alive_score.gather(1, (choice - k).clamp(min=0))
-    )
-    # The last alive step of each chosen hypothesis and its beam there.
-    last_step = torch.where(from_pool, fin_step.gather(1, pool_idx) - 1, steps - 1)  # (B, k)
-    ptr = torch.where(from_pool, fin_parent.gather(1, pool_idx), (choice - k).clamp(min=0))
+    alive_idx = (choice - k).clamp(min=0)
+    score = torch.where(from_pool, fin_score.gather(1, pool_idx), alive_score.gather(1, alive_idx))
+    end_step = fin_step.gather(1, pool_idx)  # meaningful where from_pool
+    last_step = torch.where(from_pool, end_step - 1, steps - 1)  # last alive step: (B, k)
+    ptr = torch.where(from_pool, fin_parent.gather(1, pool_idx), alive_idx)
     length = last_step + 1 + from_pool.long()  # tokens, <end> included
+    n_regions = att_hist[0].shape[-1]
     out_tokens = torch.zeros((b, k, steps + 1), dtype=torch.long, device=device)
-    out_lp = torch.zeros((b, k, steps + 1), device=device)
+    out_cum = torch.zeros((b, k, steps + 1), device=device)  # cumulative score after each token
     out_att = torch.zeros((b, k, steps + 1, n_regions), device=device)
+    # The <end> token of finished hypotheses: its cumulative score (the total) and the
+    # attention of its step for the beam it extends.
+    att_all = torch.stack(att_hist)  # (T, B, k, N)
+    end_att = att_all[end_step.clamp(max=steps - 1), batch_rows, ptr]  # (B, k, N)
+    end_at = torch.where(from_pool, end_step, steps)  # (B, k); slot ``steps`` is a dummy
+    out_cum.scatter_(2, end_at[:, :, None], torch.where(from_pool, score, 0.0)[:, :, None])
+    beams = torch.arange(k, device=device)[None, :]
+    out_att[batch_rows, beams, end_at] = torch.where(from_pool[:, :, None], end_att, 0.0)
     for t in reversed(range(steps)):  # follow the back-pointers
         active = t <= last_step  # (B, k)
         out_tokens[:, :, t] = torch.where(active, tokens_hist[t].gather(1, ptr), 0)
-        out_lp[:, :, t] = torch.where(active, lp_hist[t].gather(1, ptr), 0.0)
-        out_att[:, :, t] = torch.where(active[:, :, None], att_hist[t][batch_rows, ptr], 0.0)
-        ptr = torch.where(active, parents[t].gather(1, ptr), ptr)
-    end_at = (last_step + 1).clamp(max=steps)[:, :, None]  # (B, k, 1): where <end> goes
-    out_lp.scatter_(2, end_at, torch.where(from_pool, fin_lp.gather(1, pool_idx), 0.0)[:, :, None])
-    end_att = torch.where(from_pool[:, :, None], fin_att[batch_rows, pool_idx], 0.0)  # (B, k, N)
-    out_att[batch_rows, torch.arange(k, device=device)[None, :], end_at[:, :, 0]] += end_att
+        out_cum[:, :, t] = torch.where(active, scores_hist[t].gather(1, ptr), out_cum[:, :, t])
+        parent = torch.where(active, parents[t].gather(1, ptr), ptr)
+        out_att[:, :, t] = torch.where(
+            active[:, :, None], att_all[t][batch_rows, parent], out_att[:, :, t]
+        )
+        ptr = parent
+    token_lp = out_cum.diff(dim=2, prepend=torch.zeros((b, k, 1), device=device))
 
     norm_l, score_l, len_l = best_norm.tolist(), score.tolist(), length.tolist()
-    pool_l, tokens_l, lp_l = from_pool.tolist(), out_tokens.tolist(), out_lp.tolist()
+    pool_l, tokens_l, lp_l = from_pool.tolist(), out_tokens.tolist(), token_lp.tolist()
     out_att = out_att.cpu()
     results: list[list[Hypothesis]] = []
     for i in range(b):

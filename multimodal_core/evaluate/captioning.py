@@ -326,6 +326,34 @@ def markdown_table(result: dict) -> str:
     return "\n".join(rows)
 
 
+def write_examples(folder: Path, n: int, size: int, split: str = "test") -> list[dict]:
+    """Save ``n`` held-out scenes as PNGs for the tab's examples, with their annotations.
+
+    They are rendered at the model's input size, so the tab captions exactly these pixels.
+    """
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index in range(n):
+        scene = scene_in_split(split, index, held_out_ok=True, size=size)
+        name = f"scene_{index:02d}.png"
+        Image.fromarray(scene.image).save(folder / name)
+        records.append(
+            {
+                "file": name,
+                "split": split,
+                "index": index,
+                "seed": scene.seed,
+                "objects": [{"name": o.name, "position": o.position} for o in scene.objects],
+                "background": scene.background.word,
+                "references": language.captions(scene),
+            }
+        )
+    (folder / "examples.json").write_text(json.dumps(records, indent=1) + "\n")
+    return records
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="default: checkpoints/captioning"
@@ -335,10 +363,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="default: the checkpoint's")
     parser.add_argument("--no-sweep", action="store_true", help="skip the alpha sweep")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--write-examples", type=int, default=0, metavar="N",
+        help="instead: save N held-out scenes to examples/captioning for the tab",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict:
     checkpoint = args.checkpoint or get_settings().checkpoints_dir / "captioning"
+    if args.write_examples:
+        size = ShowAttendTell.from_pretrained(checkpoint).config.image_size
+        folder = get_settings().examples_dir / "captioning"
+        records = write_examples(folder, args.write_examples, size)
+        return {"examples": len(records), "folder": str(folder)}
     result = evaluate(checkpoint, args.n, args.split, args.alpha, sweep=not args.no_sweep)
     if not args.json:
         print(markdown_table(result))
