@@ -18,6 +18,8 @@ from collections.abc import Sequence
 TASKS: dict[str, str] = {
     "captioning": "multimodal_core.evaluate.captioning",
     "voice-to-face": "multimodal_core.evaluate.voice_to_face",
+    "text-to-image": "multimodal_core.evaluate.text_to_image",
+    "vqa": "multimodal_core.evaluate.vqa",
 }
 
 

@@ -1,0 +1,275 @@
+"""Text to image: draw pictures from a sentence, with the built-in GAN or a diffusion model.
+
+The built-in model is the text-conditional GAN trained on the synthetic world
+(``checkpoints/text_to_image``), conditioned on the shared MiniLM sentence encoder; the
+pretrained choice is a one-step diffusion pipeline (Hub id from settings). All are declared in
+the shared hub here and loaded on first use. Drawing goes through
+:func:`multimodal_core.models.text_gan.sample_images`, the function the evaluation and the
+bench use too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from multimodal_core import hub
+from multimodal_core.backends import sentence_encoder
+from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.text_gan import TextGAN, noise, sample_images
+from multimodal_core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+BUILTIN = "text_to_image"
+DIFFUSION = "diffusion"
+MODELS: dict[str, str] = {"builtin": BUILTIN, "diffusion": DIFFUSION}
+"""User-facing choice -> hub name."""
+MODEL_LABELS: dict[str, str] = {
+    "builtin": "Built-in: text-conditional GAN (synthetic world, offline)",
+    "diffusion": "Pretrained: one-step diffusion (downloads from the Hub)",
+}
+MAX_IMAGES = 8
+MAX_SEED = 2**31 - 1
+INTERPOLATION_STEPS = 8
+EXAMPLE_PROMPTS: tuple[str, ...] = (
+    "a dog on a blue background",
+    "a red apple on a white background",
+    "an elephant on the grass",
+    "a puppy on a green background",
+    "a guitar on a pink background",
+)
+"""Prompts in the world's words (the built-in GAN knows nothing else); "puppy" is a synonym."""
+EARLY_MINUTES = 60.0  # a checkpoint trained for less is called an early one in the tab
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """What the tab, the API and the CLI show: pictures (H, W, 3) uint8 and their seeds."""
+
+    model: str
+    prompt: str
+    images: list[np.ndarray]
+    seeds: list[int]
+    note: str = ""
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready, without the pictures."""
+        height, width = self.images[0].shape[:2] if self.images else (0, 0)
+        return {
+            "model": self.model,
+            "prompt": self.prompt,
+            "seeds": self.seeds,
+            "size": [width, height],
+            "note": self.note,
+            **self.details,
+        }
+
+
+class BuiltinGAN:
+    """The trained generator and what its training recorded (minutes, validation figures)."""
+
+    def __init__(self, model: TextGAN, record: dict) -> None:
+        self.model = model
+        self.record = record
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinGAN:
+        if dtype is None:
+            self.model.to(device)
+        else:
+            self.model.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self) -> BuiltinGAN:
+        self.model.eval()
+        return self
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
+
+    @property
+    def note(self) -> str:
+        """A plain sentence when the checkpoint is an early one, else empty."""
+        minutes = float(self.record.get("minutes", 0.0))
+        if minutes >= EARLY_MINUTES:
+            return ""
+        figures = ""
+        if "object_acc" in self.record and "color_acc" in self.record:
+            figures = (
+                f" On validation captions the world classifier finds the requested background "
+                f"in {self.record['color_acc']:.0%} and the requested object in "
+                f"{self.record['object_acc']:.0%} of its pictures."
+            )
+        return (
+            f"This is an early checkpoint of the built-in GAN, trained for only {minutes:.0f} "
+            f"minutes (its full training takes hours): expect colours and blobs rather than "
+            f"recognisable objects.{figures}"
+        )
+
+
+def _load_builtin() -> BuiltinGAN:
+    folder = get_settings().checkpoints_dir / "text_to_image"
+    if not (folder / "model.safetensors").is_file():
+        raise ModelUnavailableError(
+            f"The built-in text-to-image model is missing from {folder}; "
+            "train it with python -m multimodal_core.train.text_to_image."
+        )
+    record_file = folder / "training.json"
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    return BuiltinGAN(TextGAN.from_pretrained(folder), record)
+
+
+def _load_diffusion() -> object:
+    from multimodal_core.backends.text_to_image import load_diffusion
+
+    return load_diffusion(get_settings().diffusion_model)
+
+
+def _checkpoint_mb() -> float:
+    path = get_settings().checkpoints_dir / "text_to_image" / "model.safetensors"
+    return path.stat().st_size * 2 / 2**20 if path.is_file() else 8.0  # fp16 on disk
+
+
+sentence_encoder.register()
+hub.register(
+    hub.ModelSpec(
+        name=BUILTIN,
+        task="text_to_image",
+        loader=_load_builtin,
+        approx_mb=_checkpoint_mb(),
+        title="built-in text-to-image GAN",
+    )
+)
+try:  # shared with voice-to-face: whichever module comes first declares it
+    hub.default_hub().spec(DIFFUSION)
+except KeyError:
+    hub.register(
+        hub.ModelSpec(
+            name=DIFFUSION,
+            task="text_to_image",
+            loader=_load_diffusion,
+            approx_mb=2600.0,
+            title="pretrained diffusion image generator",
+            half_on_cuda=True,
+            pretrained=True,
+        )
+    )
+
+
+def check_prompt(prompt: str | None) -> str:
+    """The prompt, trimmed; InputError with one sentence when it is empty or far too long."""
+    text = " ".join((prompt or "").split())
+    if not any(ch.isalpha() for ch in text):
+        raise InputError(
+            "Type a sentence describing the picture, for example “a dog on a blue background”."
+        )
+    limit = get_settings().max_text_chars
+    if len(text) > limit:
+        raise InputError(
+            f"The prompt is {len(text)} characters long; please keep it under {limit}."
+        )
+    return text
+
+
+def _check_choice(model: str, n: int, seed: int) -> None:
+    if model not in MODELS:
+        raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+    if not 1 <= int(n) <= MAX_IMAGES:
+        raise InputError(f"The number of images must be between 1 and {MAX_IMAGES}.")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise InputError(f"The seed must be a whole number between 0 and {MAX_SEED}.")
+
+
+def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
+    """(B, 3, H, W) float in [0, 1] -> B pictures (H, W, 3) uint8."""
+    return list((images.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8))
+
+
+def _embed(texts: list[str]) -> torch.Tensor:
+    return hub.get(sentence_encoder.NAME).encode(texts)  # (N, 384)
+
+
+@hub.gpu
+def draw_builtin(prompt: str, seeds: list[int]) -> tuple[list[np.ndarray], str]:
+    """The built-in GAN's pictures for one prompt, one per seed, and its early-checkpoint note."""
+    gan: BuiltinGAN = hub.get(BUILTIN)
+    text = _embed([prompt]).expand(len(seeds), -1)
+    images = sample_images(gan.model, text, noise(seeds, gan.model.config.z_dim))
+    return to_uint8(images), gan.note
+
+
+@hub.gpu
+def _draw_diffusion(
+    prompt: str, n: int, seed: int, progress: Callable[[int, int], None] | None
+) -> tuple[list[np.ndarray], str]:
+    generator = hub.get(DIFFUSION)
+    return generator.generate(prompt, n, seed, progress=progress), generator.model_id
+
+
+def generate_images(
+    prompt: str,
+    n: int = 4,
+    seed: int = 0,
+    model: str = "builtin",
+    progress: Callable[[int, int], None] | None = None,
+) -> GenerationResult:
+    """``n`` pictures for ``prompt``: picture i uses seed ``seed + i``, so a seed is repeatable.
+
+    Raises InputError (bad prompt or choice) or ModelUnavailableError (a model cannot be
+    loaded), each with one sentence for the user.
+    """
+    text = check_prompt(prompt)
+    _check_choice(model, n, seed)
+    seeds = [int(seed) + i for i in range(int(n))]
+    if model == "builtin":
+        images, note = draw_builtin(text, seeds)
+        return GenerationResult("builtin", text, images, seeds, note)
+    from multimodal_core.backends.text_to_image import licence_note
+
+    images, model_id = _draw_diffusion(text, int(n), int(seed), progress)
+    return GenerationResult(
+        "diffusion", text, images, seeds, licence_note(model_id), {"model_id": model_id}
+    )
+
+
+@hub.gpu
+def interpolate(
+    prompt_a: str, prompt_b: str, steps: int = INTERPOLATION_STEPS, seed: int = 0
+) -> GenerationResult:
+    """The built-in GAN's pictures along the line from prompt A's embedding to prompt B's,
+    with z fixed by ``seed`` (GAN-INT: what lies between two sentences)."""
+    a, b = check_prompt(prompt_a), check_prompt(prompt_b)
+    if not 2 <= int(steps) <= 16:
+        raise InputError("The interpolation needs between 2 and 16 steps.")
+    _check_choice("builtin", 1, seed)
+    gan: BuiltinGAN = hub.get(BUILTIN)
+    ends = _embed([a, b])  # (2, 384)
+    weights = torch.linspace(0.0, 1.0, int(steps))[:, None]  # (steps, 1)
+    text = (1.0 - weights) * ends[0] + weights * ends[1]  # (steps, 384)
+    z = noise([int(seed)], gan.model.config.z_dim).expand(int(steps), -1)
+    images = to_uint8(sample_images(gan.model, text, z))
+    details = {"prompt_b": b, "weights": [round(float(w), 3) for w in weights[:, 0]]}
+    return GenerationResult("builtin", a, images, [int(seed)] * int(steps), gan.note, details)
+
+
+def strip(images: list[np.ndarray], scale: int = 2, gap: int = 2) -> np.ndarray:
+    """Pictures side by side (H*scale, N*(W*scale+gap)-gap, 3), enlarged with nearest pixels."""
+    big = [np.repeat(np.repeat(i, scale, 0), scale, 1) for i in images]
+    height = big[0].shape[0]
+    spacer = np.full((height, gap, 3), 255, np.uint8)
+    parts = [p for image in big for p in (image, spacer)][:-1]
+    return np.concatenate(parts, axis=1)
+
+
+def enlarge(image: np.ndarray, side: int = 256) -> np.ndarray:
+    """A small picture enlarged with nearest pixels to about ``side`` (64 px GAN pictures would
+    be blurred by the browser); larger pictures are returned as they are."""
+    factor = max(1, side // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, 0), factor, 1) if factor > 1 else image

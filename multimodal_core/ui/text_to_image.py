@@ -1,0 +1,87 @@
+"""The Text to image tab: a sentence in, a gallery of pictures out; for the GAN, interpolation."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import text_to_image
+from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+
+TITLE = "Text to image"
+
+INTRO = """Type a sentence and the model draws it. The **built-in** model is a *text-conditional
+GAN* (GAN-INT-CLS): a sentence encoder (MiniLM) turns your words into a vector, which is joined
+with random noise **z** and fed to a **generator** network that draws a 64 x 64 picture. It was
+trained against a **discriminator** that learned to tell real pictures from drawn ones *and*
+pictures that match their sentence from ones that do not. It knows only the studio's synthetic
+world (emoji objects on coloured, grass, brick or gravel backgrounds), so describe that, e.g.
+"a dog on a blue background"; words it never saw ("a pooch") still land near the ones it knows.
+The **seed** fixes the noise: the same seed draws the same pictures, another seed another
+variation. **Interpolate** keeps z fixed and walks from one sentence's vector to another's.
+The **pretrained** choice is a one-step diffusion model from the Hugging Face Hub."""
+
+
+def _model_choices() -> list[tuple[str, str]]:
+    return [(label, key) for key, label in text_to_image.MODEL_LABELS.items()]
+
+
+@user_errors("drawing the pictures")
+def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progress()):  # noqa: B008
+    def report(step: int, total: int) -> None:
+        progress(step / total, desc=f"denoising step {step} of {total}")
+
+    result = text_to_image.generate_images(prompt, int(n), int(seed), model, report)
+    gallery = [
+        (text_to_image.enlarge(image), f"seed {s}")
+        for image, s in zip(result.images, result.seeds, strict=True)
+    ]
+    return gallery, f"**Note:** {result.note}" if result.note else ""
+
+
+@user_errors("interpolating between the prompts")
+def _interpolate(prompt_a: str, prompt_b: str, seed: float):
+    result = text_to_image.interpolate(prompt_a, prompt_b, seed=int(seed))
+    return text_to_image.strip(result.images, scale=2)
+
+
+def build_tab() -> None:
+    settings = get_settings()
+    default_model = "diffusion" if settings.preset == "pretrained" else "builtin"
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            prompt = gr.Textbox(
+                label="Prompt",
+                value=text_to_image.EXAMPLE_PROMPTS[0],
+                max_length=settings.max_text_chars,
+                lines=2,
+            )
+            n = gr.Slider(1, text_to_image.MAX_IMAGES, value=4, step=1, label="Number of images")
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+            model = gr.Radio(_model_choices(), value=default_model, label="Model")
+            run = gr.Button("Draw", variant="primary")
+            gr.Examples([[p] for p in text_to_image.EXAMPLE_PROMPTS], inputs=[prompt])
+        with gr.Column(scale=2):
+            note = gr.Markdown()
+            gallery = gr.Gallery(label="Pictures", columns=4, format="png", object_fit="contain")
+    with gr.Accordion("Interpolate between two prompts (built-in GAN, z fixed)", open=False):
+        with gr.Row():
+            prompt_a = gr.Textbox(label="From", value="a dog on a blue background")
+            prompt_b = gr.Textbox(label="To", value="a car on a yellow background")
+            walk = gr.Button("Interpolate")
+        path = gr.Image(label="From left to right", format="png", interactive=False)
+    run.click(
+        _generate,
+        [prompt, n, seed, model],
+        [gallery, note],
+        api_name="text_to_image",
+        concurrency_id=MODEL_QUEUE,
+    )
+    walk.click(
+        _interpolate,
+        [prompt_a, prompt_b, seed],
+        [path],
+        api_visibility="private",
+        concurrency_id=MODEL_QUEUE,
+    )
