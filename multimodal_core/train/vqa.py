@@ -111,7 +111,7 @@ class SceneStore:
 
     def put(self, image: np.ndarray, qas: list[tuple[str, int, str]]) -> None:
         """Store (H, W, 3) uint8 and its questions, overwriting the oldest when full."""
-        self.images[self.cursor] = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        self.images[self.cursor] = torch.from_numpy(np.array(image)).permute(2, 0, 1)
         self.qas[self.cursor] = qas
         self.cursor = (self.cursor + 1) % len(self.qas)
         self.filled = min(self.filled + 1, len(self.qas))
