@@ -358,9 +358,18 @@ def answer_builtin(
 
     ``images`` are (H, W, 3) floats in [0, 1] (``media.load_image``); questions are checked.
     """
+    return answer_with(hub.get(model_name(model)), images, questions, overlay)
+
+
+def answer_with(
+    vqa: BuiltinVQA,
+    images: Sequence[np.ndarray],
+    questions: Sequence[str],
+    overlay: bool = True,
+) -> list[VQAResult]:
+    """:func:`answer_builtin` with a given model rather than one from the hub (bench, tests)."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions")
-    vqa: BuiltinVQA = hub.get(model_name(model))
     read = [vqa.known_words(check_question(q)) for q in questions]
     batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
     tops, maps = vqa.predict(batch, [text for text, _, _ in read])
