@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 TASKS: dict[str, str] = {
     "captioning": "multimodal_core.evaluate.captioning",
+    "localization": "multimodal_core.evaluate.localization",
     "voice-to-face": "multimodal_core.evaluate.voice_to_face",
     "text-to-image": "multimodal_core.evaluate.text_to_image",
     "vqa": "multimodal_core.evaluate.vqa",
