@@ -9,13 +9,14 @@ on this grammar: any change to a template or to the choice of references must bu
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from multimodal_core.world.backgrounds import BACKGROUND_WORDS, COLOURS
-from multimodal_core.world.catalogue import CLASS_NAMES, article, classes_in, get_class
+from multimodal_core.world.catalogue import CLASS_NAMES, CLASSES, article, get_class
 from multimodal_core.world.scenes import POSITIONS, Scene, SceneObject
 from multimodal_core.world.seeding import rng_for
 
@@ -204,55 +205,58 @@ def captions(scene: Scene) -> list[str]:
 # --- questions ------------------------------------------------------------------------------
 
 
-def _unique_objects(scene: Scene) -> list[SceneObject]:
-    """Objects whose class appears once: "the dog" refers to exactly one of them."""
-    return [o for o in scene.objects if scene.count(o.name) == 1]
+_PRESENCE_TEXT = {c.name: f"is there {article(c.name)} {c.name}" for c in CLASSES}
+_COUNT_TEXT = {c.name: f"how many {c.plural} are there" for c in CLASSES}
 
 
-def _candidates(scene: Scene, qtype: str) -> list[Question]:
-    """Every question of one type this grammar can ask about ``scene``, with its answer."""
-    present = set(scene.class_names)
-    unique = _unique_objects(scene)
-    out: list[Question] = []
+def _candidates(scene: Scene, qtype: str) -> dict[str, list[str]]:
+    """Every question of one type this grammar can ask about ``scene``, grouped by answer
+    (answer -> question texts; no empty groups)."""
+    counts = Counter(o.name for o in scene.objects)
+    unique = [o for o in scene.objects if counts[o.name] == 1]  # "the dog" names one object
+    out: dict[str, list[str]] = {}
+
+    def add(answer: str, text: str) -> None:
+        out.setdefault(answer, []).append(text)
+
     if qtype == "presence":
-        for name in CLASS_NAMES:
-            text = f"is there {article(name)} {name}"
-            out.append(Question(text, "yes" if name in present else "no", qtype))
+        out["yes"] = [_PRESENCE_TEXT[name] for name in counts]
+        out["no"] = [_PRESENCE_TEXT[name] for name in CLASS_NAMES if name not in counts]
     elif qtype == "count":
-        for name in CLASS_NAMES:
-            n = scene.count(name)
+        out["zero"] = [_COUNT_TEXT[name] for name in CLASS_NAMES if name not in counts]
+        for name, n in counts.items():
             if n <= MAX_COUNT:
-                text = f"how many {get_class(name).plural} are there"
-                out.append(Question(text, NUMBERS[n], qtype))
+                add(NUMBERS[n], _COUNT_TEXT[name])
     elif qtype == "position":
-        out = [Question(f"where is the {o.name}", o.position, qtype) for o in unique]
+        for o in unique:
+            add(o.position, f"where is the {o.name}")
     elif qtype == "relation":
         for a in unique:
             for b in unique:
-                if a is b:
-                    continue
-                for r in RELATIONS:
-                    answer = "yes" if relation_holds(a, r, b) else "no"
-                    out.append(Question(f"is the {a.name} {r} the {b.name}", answer, qtype))
+                if a is not b:
+                    for r in RELATIONS:
+                        add(
+                            "yes" if relation_holds(a, r, b) else "no",
+                            f"is the {a.name} {r} the {b.name}",
+                        )
     elif qtype == "identity":
         for o in scene.objects:
-            text = f"what is {POSITION_PHRASES[o.position]}"
-            out.append(Question(text, o.name, qtype))
+            add(o.name, f"what is {POSITION_PHRASES[o.position]}")
         for b in unique:
             for r in RELATIONS:
-                matches = [o for o in scene.objects if o is not b and relation_holds(o, r, b)]
-                if len({o.name for o in matches}) == 1:
-                    out.append(Question(f"what is {r} the {b.name}", matches[0].name, qtype))
+                matches = {o.name for o in scene.objects if o is not b and relation_holds(o, r, b)}
+                if len(matches) == 1:
+                    add(matches.pop(), f"what is {r} the {b.name}")
     elif qtype == "category":
         for category, text in CATEGORY_QUESTIONS.items():
-            names = [c.name for c in classes_in(category) if c.name in present]
+            names = [name for name in counts if get_class(name).category == category]
             if len(names) == 1:
-                out.append(Question(text, names[0], qtype))
+                add(names[0], text)
     elif qtype == "background":
-        out.append(Question("what is the background", scene.background.word, qtype))
+        add(scene.background.word, "what is the background")
     else:
         raise ValueError(f"unknown question type {qtype!r}; known: {QUESTION_TYPES}")
-    return out
+    return {answer: texts for answer, texts in out.items() if texts}
 
 
 def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Question]:
@@ -265,14 +269,12 @@ def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Que
     rng = rng_for(scene.seed, "questions")
     out: list[Question] = []
     for qtype in types:
-        by_answer: dict[str, list[Question]] = {}
-        for q in _candidates(scene, qtype):
-            by_answer.setdefault(q.answer, []).append(q)
+        by_answer = _candidates(scene, qtype)
         if not by_answer:
             continue
         answers = sorted(by_answer)
-        weights = np.array([ANSWER_WEIGHTS.get(a, 1.0) for a in answers])
-        answer = answers[int(rng.choice(len(answers), p=weights / weights.sum()))]
-        options = by_answer[answer]
-        out.append(options[int(rng.integers(len(options)))])
+        weights = np.cumsum([ANSWER_WEIGHTS.get(a, 1.0) for a in answers])
+        answer = answers[int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))]
+        texts = by_answer[answer]
+        out.append(Question(texts[int(rng.integers(len(texts)))], answer, qtype))
     return out
