@@ -40,6 +40,10 @@ def test_unexpected_errors_are_logged_and_shown_as_one_generic_sentence(
     assert "RuntimeError" in caplog.text  # the traceback stays on the server
 
 
+def test_image_upload_uses_the_image_front_end() -> None:
+    assert ImageUpload().get_block_name() == "image"  # otherwise the page shows "Loading..."
+
+
 def test_image_upload_hands_the_raw_file_to_media(tmp_path: Path) -> None:
     uploads = image_corpus(tmp_path / "corpus")
 

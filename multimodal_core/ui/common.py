@@ -27,6 +27,8 @@ class ImageUpload(gr.Image):
     the project's media code judge the file and give its own sentence.
     """
 
+    is_template = True  # the browser draws it with gr.Image's own front end
+
     def preprocess(self, payload: Any) -> str | None:  # type: ignore[override]
         return None if payload is None else str(payload.path)
 

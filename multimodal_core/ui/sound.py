@@ -29,19 +29,35 @@ def build_tab() -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             recording = gr.Audio(
-                sources=["upload", "microphone"], type="filepath", label="Recording"
+                sources=["upload", "microphone"],
+                type="filepath",
+                label="Recording",
+                elem_id="sound-input",
             )
-            analyse = gr.Button("Analyse", variant="primary")
+            analyse = gr.Button("Analyse", variant="primary", elem_id="sound-analyse")
             facts = gr.Markdown(
-                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed."
+                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed.",
+                elem_id="sound-facts",
             )
             examples = sorted(settings.examples_dir.glob("**/*.wav"))[:8]
             if examples:
                 gr.Examples([[str(path)] for path in examples], inputs=[recording])
         with gr.Column(scale=2):
             pictures = [
-                gr.Image(label=label, format="png", interactive=False, buttons=["download"])
-                for label in ("Waveform", "STFT spectrogram", "Mel spectrogram", "MFCC")
+                gr.Image(
+                    label=label,
+                    show_label=False,  # the picture carries its own title
+                    format="png",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id=f"sound-{name}",
+                )
+                for name, label in (
+                    ("waveform", "Waveform"),
+                    ("stft", "STFT spectrogram"),
+                    ("mel", "Mel spectrogram"),
+                    ("mfcc", "MFCC"),
+                )
             ]
     outputs = [*pictures, facts]
     analyse.click(_analyse, [recording], outputs, api_name="sound", concurrency_id=MODEL_QUEUE)
