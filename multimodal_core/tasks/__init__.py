@@ -6,7 +6,7 @@ them so that the status can list every model before any tab has been used.
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("captioning", "vqa", "text_to_image", "sound")
+TASK_MODULES: tuple[str, ...] = ("captioning", "vqa", "text_to_image", "voice_to_face", "sound")
 
 
 def import_all() -> None:

@@ -1,0 +1,301 @@
+"""Voice to face: draw a face from a recording, and say plainly what that picture can mean.
+
+The built-in model is Speech2Face trained on the synthetic world (``checkpoints/voice_to_face``):
+its voice encoder predicts a face embedding, its decoder draws the face, and its attribute head
+gives the age group and gender it reads from that embedding. The pretrained route estimates age
+group and gender from CLAP zero-shot and the pitch, writes them into a neutral prompt, and asks
+the shared diffusion model for a portrait. Models are declared in the shared hub here (CLAP and
+the diffusion pipeline are shared with the localization and text-to-image tabs) and loaded on
+first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from multimodal_core import audio, hub, media
+from multimodal_core.backends import voice_to_face as pretrained
+from multimodal_core.errors import InputError
+from multimodal_core.models.speech2face import Speech2Face
+from multimodal_core.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+BUILTIN = "voice_to_face"
+CLAP = "clap"
+DIFFUSION = "diffusion"
+MODEL_LABELS: dict[str, str] = {
+    "builtin": "Built-in: Speech2Face (synthetic world, offline)",
+    "pretrained": "Pretrained: CLAP + pitch -> traits -> diffusion portrait (downloads)",
+}
+FEATURES = audio.FeatureConfig()  # what the built-in voice encoder was trained on
+MIN_SECONDS = 0.5  # shorter clips hold a syllable or two: too little to say anything
+FACE_DISPLAY = 256  # the 64 px drawing, enlarged for the page
+
+MEANING = (
+    "This is not the speaker's face. A voice can suggest an age group and a gender, and "
+    "nothing else about how someone looks: the picture shows those two guesses and fills in "
+    "the rest (skin, hair, features) with an average or an arbitrary choice. Do not use it to "
+    "identify, judge or describe a real person."
+)
+"""Shown under every picture, whichever model drew it."""
+NOT_SPEECH_NOTE = (
+    "Little voiced speech was found in this recording (music, noise or whispering?): the traits "
+    "and the face below are a low-confidence guess."
+)
+LOW_CONFIDENCE_NOTE = (
+    "The estimate is unsure (no age group and gender reaches {p:.0%}): treat the picture as a "
+    "guess."
+)
+
+
+@dataclass(frozen=True)
+class VoiceToFaceResult:
+    """What the tab, the API and the CLI show."""
+
+    model: str
+    face: np.ndarray  # (H, W, 3) uint8
+    age: dict[str, float]  # age group -> probability
+    gender: dict[str, float]  # gender -> probability
+    confident: bool
+    spectrogram: np.ndarray  # (h, w, 3) uint8: spectrogram with the pitch track
+    meaning: str = MEANING
+    notes: list[str] = field(default_factory=list)
+    prompt: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready, without the pictures."""
+        return {
+            "model": self.model,
+            "age": self.age,
+            "gender": self.gender,
+            "confident": self.confident,
+            "meaning": self.meaning,
+            "notes": self.notes,
+            "prompt": self.prompt,
+            **self.details,
+        }
+
+
+# ----- models in the shared hub --------------------------------------------------------------
+
+
+def _load_builtin() -> Speech2Face:
+    return Speech2Face.from_pretrained(get_settings().checkpoints_dir / "voice_to_face")
+
+
+def _load_diffusion() -> object:
+    from multimodal_core.backends.text_to_image import load_diffusion
+
+    return load_diffusion(get_settings().diffusion_model)
+
+
+def _checkpoint_mb() -> float:
+    path = get_settings().checkpoints_dir / "voice_to_face" / "model.safetensors"
+    return path.stat().st_size * 2 / 2**20 if path.is_file() else 2.0  # fp16 on disk
+
+
+def _register_shared(name: str, make_spec) -> None:
+    """Declare a model that another tab may have declared first (same name, same loader)."""
+    try:
+        hub.default_hub().spec(name)
+    except KeyError:
+        hub.register(make_spec())
+
+
+def _clap_spec() -> hub.ModelSpec:
+    from multimodal_core.backends.localization import CLAP_SPEC
+
+    return CLAP_SPEC
+
+
+hub.register(
+    hub.ModelSpec(
+        name=BUILTIN,
+        task="voice_to_face",
+        loader=_load_builtin,
+        approx_mb=_checkpoint_mb(),
+        title="built-in voice-to-face model",
+    )
+)
+_register_shared(CLAP, _clap_spec)
+_register_shared(
+    DIFFUSION,
+    lambda: hub.ModelSpec(
+        name=DIFFUSION,
+        task="text_to_image",
+        loader=_load_diffusion,
+        approx_mb=2600.0,
+        title="pretrained diffusion image generator",
+        half_on_cuda=True,
+        pretrained=True,
+    ),
+)
+
+
+# ----- pictures ------------------------------------------------------------------------------
+
+
+def pitch_spectrogram_image(
+    samples: np.ndarray, sample_rate: int, pitch: pretrained.PitchTrack, top_hz: float = 2000.0
+) -> np.ndarray:
+    """The STFT spectrogram up to ``top_hz`` (linear axis, where pitch lives) with the pyin
+    pitch track drawn over it, as an RGB uint8 array."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_fft, hop = 1024, 256
+    db = audio.to_db(audio.power_spectrogram(samples, n_fft, hop)).numpy()  # (F, T)
+    rows = int(top_hz / (sample_rate / n_fft)) + 1
+    seconds = db.shape[1] * hop / sample_rate
+    figure, axes = plt.subplots(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    image = axes.imshow(
+        db[:rows], origin="lower", aspect="auto", extent=(0, seconds, 0, top_hz), cmap="magma"
+    )
+    if np.isfinite(pitch.f0).any():
+        axes.plot(pitch.times, pitch.f0, color="#35d0ff", linewidth=1.6, label="pitch (pyin)")
+        axes.legend(loc="upper right", fontsize=8)
+    median = f", median {pitch.median_hz:.0f} Hz" if pitch.median_hz else ""
+    axes.set_title(
+        f"Spectrogram and pitch track ({pitch.voiced_fraction:.0%} voiced{median})", fontsize=10
+    )
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("frequency (Hz)")
+    axes.set_xlim(0, max(seconds, 1e-3))
+    figure.colorbar(image, ax=axes, label="dB", pad=0.01)
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    return pixels
+
+
+def _enlarge(face: np.ndarray, side: int = FACE_DISPLAY) -> np.ndarray:
+    return np.asarray(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC))
+
+
+# ----- the task ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltinFace:
+    """The built-in model's answer for one voice: face (64, 64, 3) uint8 and head probabilities."""
+
+    face: np.ndarray
+    embedding: np.ndarray  # (D,) unit vector
+    age: dict[str, float]
+    gender: dict[str, float]
+
+
+@hub.gpu
+def draw_face(model: Speech2Face, samples: np.ndarray) -> BuiltinFace:
+    """Voice (16 kHz mono float32) -> log-mel -> predicted embedding -> drawn face.
+
+    A pure function of the model and the samples: the same voice gives the same face.
+    """
+    mel = audio.log_mel(samples, FEATURES)[None]  # (1, n_mels, T)
+    param = next(model.parameters())
+    with torch.inference_mode():
+        out = model(mel.to(param.device, param.dtype))
+        logits = model.attributes(out.embedding)
+    face = out.face[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (S, S, 3)
+    age = logits[0][0].float().softmax(-1).cpu().numpy()
+    gender = logits[1][0].float().softmax(-1).cpu().numpy()
+    return BuiltinFace(
+        face=(face * 255.0 + 0.5).astype(np.uint8),
+        embedding=out.embedding[0].float().cpu().numpy(),
+        age={a: float(p) for a, p in zip(pretrained.AGE_GROUPS, age, strict=True)},
+        gender={g: float(p) for g, p in zip(pretrained.GENDERS, gender, strict=True)},
+    )
+
+
+def _check_clip(clip: media.AudioClip) -> None:
+    if clip.silent:
+        raise InputError(
+            "This recording is silent or almost silent; please record or upload someone "
+            "speaking for a few seconds."
+        )
+    if clip.seconds < MIN_SECONDS:
+        raise InputError(
+            f"This recording is only {clip.seconds:.2f} s long; please record at least "
+            "one sentence (2 to 10 seconds work best)."
+        )
+
+
+@hub.gpu
+def _portrait(traits: pretrained.TraitEstimate, seed: int) -> tuple[np.ndarray, str]:
+    return pretrained.portrait(hub.get(DIFFUSION), traits, seed)
+
+
+def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> VoiceToFaceResult:
+    """Decode a recording and draw a face for it; raises ``InputError`` for unusable files and
+    ``ModelUnavailableError`` when the chosen model cannot be loaded."""
+    if model not in MODEL_LABELS:
+        raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_LABELS)}.")
+    clip = media.load_audio(path, FEATURES.sample_rate)
+    _check_clip(clip)
+    pitch = pretrained.pitch_track(clip.samples, clip.sample_rate)
+    notes = list(clip.notes)
+    speechless = pitch.voiced_fraction < pretrained.MIN_VOICED_FRACTION
+    details = {
+        "seconds": round(clip.seconds, 2),
+        "voiced_fraction": round(pitch.voiced_fraction, 3),
+        "median_pitch_hz": None if pitch.median_hz is None else round(pitch.median_hz, 1),
+    }
+    prompt = None
+    if model == "builtin":
+        answer = draw_face(hub.get(BUILTIN), clip.samples)
+        face, age, gender = _enlarge(answer.face), answer.age, answer.gender
+        best = max(age.values()) * max(gender.values())
+    else:
+        clap = hub.get(CLAP)
+        clip48 = media.load_audio(path, 48_000)
+        traits = pretrained.estimate_traits(clap, clip48.samples, pitch)
+        face, prompt = _portrait(traits, seed)
+        age, gender = traits.age, traits.gender
+        best = max(traits.joint.values())
+        details["speech_probability"] = round(traits.speech_probability, 3)
+        details["sources"] = traits.sources
+        speechless = speechless or traits.speech_probability < 0.5
+    confident = not speechless and best >= pretrained.LOW_CONFIDENCE
+    if speechless:
+        notes.append(NOT_SPEECH_NOTE)
+    elif not confident:
+        notes.append(LOW_CONFIDENCE_NOTE.format(p=pretrained.LOW_CONFIDENCE))
+    return VoiceToFaceResult(
+        model=model,
+        face=face,
+        age=age,
+        gender=gender,
+        confident=confident,
+        spectrogram=pitch_spectrogram_image(clip.samples, clip.sample_rate, pitch),
+        notes=notes,
+        prompt=prompt,
+        details=details,
+    )
+
+
+def describe(result: VoiceToFaceResult) -> str:
+    """The traits, notes and the meaning line as short Markdown."""
+    age = max(result.age, key=result.age.get)
+    gender = max(result.gender, key=result.gender.get)
+    lines = [
+        f"**Estimated from the voice:** {age} ({result.age[age]:.0%}), "
+        f"{gender} ({result.gender[gender]:.0%})"
+        + ("" if result.confident else " — low confidence"),
+    ]
+    if result.details.get("median_pitch_hz"):
+        lines.append(f"Median pitch {result.details['median_pitch_hz']:.0f} Hz.")
+    if result.prompt:
+        lines.append(f"Prompt given to the image model: “{result.prompt}”")
+    lines += result.notes
+    lines.append(f"**What this picture means:** {result.meaning}")
+    return "  \n".join(lines)

@@ -1,0 +1,76 @@
+"""The Voice to face tab: a recording in, a drawn face, the traits behind it and what it means."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import voice_to_face
+from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+
+TITLE = "Voice to face"
+
+INTRO = """Record or upload someone speaking. The **built-in** model (Speech2Face, trained on this
+studio's synthetic world of emoji people and eSpeak voices) predicts a face embedding from the
+voice and draws it. The **pretrained** route estimates an age group and a gender from the voice
+(CLAP and the pitch), writes them into a neutral prompt and lets the image model draw a portrait.
+Either way the picture is a guess about a *kind* of person, never the speaker's face."""
+
+
+def _model_choices() -> list[tuple[str, str]]:
+    return [(label, key) for key, label in voice_to_face.MODEL_LABELS.items()]
+
+
+@user_errors("drawing a face for the voice")
+def _draw(path: str | None, model: str, seed: float):
+    result = voice_to_face.voice_to_face(path, model or "builtin", int(seed or 0))
+    return (
+        result.face,
+        result.age,
+        result.gender,
+        result.spectrogram,
+        voice_to_face.describe(result),
+    )
+
+
+def build_tab() -> None:
+    settings = get_settings()
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Voice")
+            default = "pretrained" if settings.preset == "pretrained" else "builtin"
+            model = gr.Radio(_model_choices(), value=default, label="Model")
+            seed = gr.Number(value=0, precision=0, label="Seed (pretrained portrait)")
+            draw = gr.Button("Draw a face", variant="primary")
+            examples = sorted(settings.examples_dir.glob("voice_*.wav"))[:6]
+            if examples:
+                gr.Examples([[str(path)] for path in examples], inputs=[recording])
+            gr.Markdown(
+                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed; "
+                "2 to 10 seconds of one person speaking work best."
+            )
+        with gr.Column(scale=2):
+            with gr.Row():
+                face = gr.Image(
+                    label="Drawn face (not the speaker's)",
+                    format="png",
+                    interactive=False,
+                    buttons=["download"],
+                    height=256,
+                )
+                with gr.Column():
+                    age = gr.Label(label="Age group (from the voice)", num_top_classes=3)
+                    gender = gr.Label(label="Gender (from the voice)", num_top_classes=2)
+            meaning = gr.Markdown(f"**What this picture means:** {voice_to_face.MEANING}")
+            spectrogram = gr.Image(
+                label="Spectrogram with pitch track", format="png", interactive=False
+            )
+    outputs = [face, age, gender, spectrogram, meaning]
+    draw.click(
+        _draw,
+        [recording, model, seed],
+        outputs,
+        api_name="voice_to_face",
+        concurrency_id=MODEL_QUEUE,
+    )
