@@ -187,8 +187,9 @@ def scene(
     partners = _partners(avoid_pairs)
     count = int(rng.integers(max(lo, 2 if require_pair else 1), hi + 1))
     names = _choose_classes(rng, count, pool, repeat_probability, partners, require_pair)
-    others = [c for c in CLASS_NAMES if c not in set(pool)]
-    for _ in range(int(rng.integers(dlo, dhi + 1))):
+    n_distractors = int(rng.integers(dlo, dhi + 1))
+    others = [c for c in CLASS_NAMES if c not in pool] if n_distractors else []
+    for _ in range(n_distractors):
         allowed = _new_classes(others, names, partners)
         if allowed:  # else fewer distractors: every other class would complete an avoided pair
             names.append(allowed[int(rng.integers(len(allowed)))])
