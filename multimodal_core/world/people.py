@@ -45,24 +45,24 @@ _SIGN = {"female": "\u200d♀\ufe0f", "male": "\u200d♂\ufe0f"}
 
 
 @dataclass(frozen=True)
-class _VoiceDistribution:
+class VoiceDistribution:
+    """Where the voice settings of one (age group, gender) are drawn from."""
+
     variants: tuple[str, ...]
     pitch: tuple[int, int]  # eSpeak pitch parameter, uniform over the inclusive range
     rate: tuple[int, int]  # words per minute
     pitch_range: tuple[int, int]
 
 
-VOICES: dict[tuple[str, str], _VoiceDistribution] = {
-    ("child", "female"): _VoiceDistribution(("f4", "f5"), (78, 99), (165, 205), (60, 90)),
-    ("child", "male"): _VoiceDistribution(("f4", "f5"), (70, 95), (165, 205), (60, 90)),
-    ("adult", "female"): _VoiceDistribution(("f1", "f2", "f3"), (42, 75), (150, 190), (45, 75)),
-    ("adult", "male"): _VoiceDistribution(
+VOICES: dict[tuple[str, str], VoiceDistribution] = {
+    ("child", "female"): VoiceDistribution(("f4", "f5"), (78, 99), (165, 205), (60, 90)),
+    ("child", "male"): VoiceDistribution(("f4", "f5"), (70, 95), (165, 205), (60, 90)),
+    ("adult", "female"): VoiceDistribution(("f1", "f2", "f3"), (42, 75), (150, 190), (45, 75)),
+    ("adult", "male"): VoiceDistribution(
         ("m1", "m2", "m3", "m4", "m6", "m7"), (20, 60), (145, 185), (40, 70)
     ),
-    ("older", "female"): _VoiceDistribution(
-        ("grandma", "f1", "f3"), (30, 55), (120, 155), (55, 85)
-    ),
-    ("older", "male"): _VoiceDistribution(
+    ("older", "female"): VoiceDistribution(("grandma", "f1", "f3"), (30, 55), (120, 155), (55, 85)),
+    ("older", "male"): VoiceDistribution(
         ("grandpa", "m1", "m3", "m7"), (15, 45), (115, 150), (50, 80)
     ),
 }

@@ -39,8 +39,9 @@ class VoiceSettings:
 class _Session:
     """eSpeak NG loaded afresh: the library keeps state between utterances (the pitch flutter
     phase, for one) that no API resets, so each clip is synthesised by a freshly loaded copy,
-    unloaded afterwards (about 10 ms): the same seed then gives the same samples whatever was
-    spoken before."""
+    unloaded afterwards (about 1 ms): the same seed then gives the same samples whatever was
+    spoken before. That holds while no other code in the process keeps the library loaded
+    (a second handle would keep its state alive); the world's tests check it."""
 
     def __init__(self, seed: int) -> None:
         import espeakng_loader  # dev-only dependency
