@@ -36,7 +36,7 @@ class VoiceSettings:
     pitch_range: int
 
 
-class _Session:
+class Session:
     """eSpeak NG loaded afresh: the library keeps state between utterances (the pitch flutter
     phase, for one) that no API resets, so each clip is synthesised by a freshly loaded copy,
     unloaded afterwards (about 1 ms): the same seed then gives the same samples whatever was
@@ -98,11 +98,11 @@ _LOCK = threading.Lock()  # eSpeak NG is one global state per process
 
 
 @contextmanager
-def session(seed: int) -> Iterator[_Session]:
+def session(seed: int) -> Iterator[Session]:
     """A fresh eSpeak NG session seeded with ``seed``, held alone by this thread:
     ``session(seed).speak(text, voice, language)`` gives float32 mono at ``.sample_rate``."""
     with _LOCK:
-        s = _Session(seed)
+        s = Session(seed)
         try:
             yield s
         finally:
