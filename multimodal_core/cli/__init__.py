@@ -16,7 +16,15 @@ from collections.abc import Sequence
 
 from multimodal_core.errors import InputError, ModelUnavailableError
 
-COMMAND_MODULES: tuple[str, ...] = ("caption", "answer", "generate", "face", "sound", "status")
+COMMAND_MODULES: tuple[str, ...] = (
+    "caption",
+    "answer",
+    "generate",
+    "localize",
+    "face",
+    "sound",
+    "status",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

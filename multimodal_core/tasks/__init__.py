@@ -6,7 +6,14 @@ them so that the status can list every model before any tab has been used.
 
 import importlib
 
-TASK_MODULES: tuple[str, ...] = ("captioning", "vqa", "text_to_image", "voice_to_face", "sound")
+TASK_MODULES: tuple[str, ...] = (
+    "captioning",
+    "vqa",
+    "text_to_image",
+    "localization",
+    "voice_to_face",
+    "sound",
+)
 
 
 def import_all() -> None:

@@ -4,4 +4,11 @@ A task issue adds its tab by writing ``ui/<task>.py`` (with ``TITLE`` and ``buil
 naming it in :data:`TAB_MODULES`, in the order the tabs appear.
 """
 
-TAB_MODULES: tuple[str, ...] = ("captioning", "vqa", "voice_to_face", "sound", "status")
+TAB_MODULES: tuple[str, ...] = (
+    "captioning",
+    "vqa",
+    "localization",
+    "voice_to_face",
+    "sound",
+    "status",
+)

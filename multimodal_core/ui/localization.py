@@ -1,0 +1,105 @@
+"""The Sound-source localization tab: a picture and a recording in, where the sound comes from."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import localization
+from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, user_errors
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Sound localization"
+
+INTRO = """Upload a picture and a recording (or record one), and the model shows **where in the
+picture the sound comes from**. The **built-in** model is the lecture's *visual net + audio net +
+attention net* (Senocak et al. 2018): it cuts the picture into a 32 x 32 grid of regions, turns
+the sound's mel spectrogram into one vector, and scores every region by how well it matches the
+sound. It learned this only by matching sounds with the pictures they came from, never from boxes.
+It knows only the studio's synthetic world (emoji instruments, animals, people, phones, bells...).
+The **zero-shot** choice names the sound with CLAP and then finds that thing with CLIPSeg."""
+
+
+def _model_choices() -> list[tuple[str, str]]:
+    return [(label, key) for key, label in localization.MODEL_LABELS.items()]
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        logger.warning("could not read %s", path)
+        return None
+
+
+def _examples(folder: Path) -> list[list[str]]:
+    """[picture, recording] pairs: the world's localization examples (``examples.json``), then
+    this tab's swap pairs (``localization/examples.json``: one picture, two of its sounds)."""
+    pairs: list[list[Path]] = []
+    world = _read_json(folder / "examples.json") if (folder / "examples.json").is_file() else None
+    if isinstance(world, dict):
+        for entry in world.get("examples", []):
+            if "localization" in str(entry.get("task", "")) and entry.get("audio"):
+                pairs.append([folder / entry["file"], folder / entry["audio"]])
+    own = folder / "localization" / "examples.json"
+    entries = _read_json(own) if own.is_file() else None
+    if isinstance(entries, list):
+        pairs += [[own.parent / e["image"], own.parent / e["audio"]] for e in entries]
+    return [[str(p) for p in pair] for pair in pairs if all(p.is_file() for p in pair)][:12]
+
+
+@user_errors("locating the sound")
+def _localize(image_path: str | None, audio_path: str | None, model: str):
+    if image_path is None:
+        raise gr.Error("Please upload a picture first, or pick an example.", print_exception=False)
+    if audio_path is None:
+        raise gr.Error(
+            "Please upload or record a sound too, or pick an example.", print_exception=False
+        )
+    result = localization.localize(image_path, audio_path, model)
+    return result.overlay, result.spectrogram, localization.describe(result)
+
+
+def build_tab() -> None:
+    settings = get_settings()
+    default_model = "zero-shot" if settings.preset == "pretrained" else "builtin"
+    gr.Markdown(INTRO)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            picture = ImageUpload(label="Picture", type="filepath", sources=["upload", "clipboard"])
+            recording = gr.Audio(
+                sources=["upload", "microphone"], type="filepath", label="Recording"
+            )
+            model = gr.Radio(_model_choices(), value=default_model, label="Model")
+            run = gr.Button("Locate the sound", variant="primary")
+            pairs = _examples(settings.examples_dir)
+            if pairs:
+                gr.Examples(pairs, inputs=[picture, recording], label="Example pictures and sounds")
+        with gr.Column(scale=2):
+            overlay = gr.Image(
+                label="Where the sound comes from (red = most likely)",
+                format="png",
+                interactive=False,
+                buttons=["download"],
+            )
+            note = gr.Markdown(
+                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed."
+            )
+            spectrogram = gr.Image(
+                label="What the model hears (mel spectrogram)",
+                format="png",
+                interactive=False,
+                buttons=["download"],
+            )
+    run.click(
+        _localize,
+        [picture, recording, model],
+        [overlay, spectrogram, note],
+        api_name="localize",
+        concurrency_id=MODEL_QUEUE,
+    )
