@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from multimodal_core.decoding import Hypothesis, beam_search, greedy_decode
@@ -237,9 +238,11 @@ def decode_all(
     decoder: str,
     alpha: float,
     batch_size: int = 50,
-) -> tuple[list[str], float]:
-    """Best caption of every image, and the wall time per image in milliseconds."""
+) -> tuple[list[str], list[float], float]:
+    """Best caption of every image, its mean log prob per token, and the wall time per image
+    in milliseconds."""
     captions: list[str] = []
+    mean_lps: list[float] = []
     start = time.perf_counter()
     for first in range(0, len(images), batch_size):
         batch = images[first : first + batch_size]
@@ -248,7 +251,8 @@ def decode_all(
         else:
             best = [hyps[0] for hyps in beam_search(model, batch, int(decoder[4:]), alpha=alpha)]
         captions += [" ".join(vocab.decode(h.tokens)) for h in best]
-    return captions, (time.perf_counter() - start) * 1000 / len(images)
+        mean_lps += [h.log_prob / max(len(h.token_log_probs), 1) for h in best]
+    return captions, mean_lps, (time.perf_counter() - start) * 1000 / len(images)
 
 
 def evaluate(
@@ -266,13 +270,15 @@ def evaluate(
     references = [language.captions(s) for s in scenes]
 
     def score(decoder: str, a: float) -> dict:
-        captions, ms = decode_all(model, vocab, images, decoder, a)
+        captions, mean_lps, ms = decode_all(model, vocab, images, decoder, a)
         tally = ClaimTally()
         for caption, scene in zip(captions, scenes, strict=True):
             tally.add(caption, scene)
         mean_words = sum(len(c.split()) for c in captions) / len(captions)
         return {**caption_scores(captions, references), **tally.summary(),
-                "mean_words": mean_words, "ms_per_image": ms, "examples": captions[:3]}  # fmt: skip
+                "mean_words": mean_words, "ms_per_image": ms, "examples": captions[:3],
+                "mean_token_log_prob_p01": float(np.percentile(mean_lps, 1)),
+                "mean_token_log_prob_median": float(np.median(mean_lps))}  # fmt: skip
 
     results = {decoder: score(decoder, alpha) for decoder in DECODERS}
     sweep_results = {}
@@ -354,6 +360,33 @@ def write_examples(folder: Path, n: int, size: int, split: str = "test") -> list
     return records
 
 
+def choose_defaults(checkpoint: Path, n: int) -> dict:
+    """Pick the decoding defaults on the validation split (never on the test split) and write
+    them to the checkpoint's generation_config.json.
+
+    length_alpha: the alpha of the sweep with the highest beam-5 CIDEr (ties: BLEU-4), since
+    CIDEr rewards the informative words that length normalisation is meant to bring back.
+    out_of_world_mean_log_prob: the 1st percentile of the best beam's mean log prob per token on
+    world scenes; pictures below it get the tab's "outside the world" note.
+    """
+    result = evaluate(checkpoint, n, split="validation", alpha=0.0, sweep=True)
+    sweep = result["alpha_sweep"]
+    alpha = max(ALPHAS, key=lambda a: (sweep[str(a)]["cider"], sweep[str(a)]["bleu4"]))
+    chosen = evaluate(checkpoint, n, split="validation", alpha=alpha, sweep=False)
+    defaults = {
+        "beam_size": 5,
+        "length_alpha": alpha,
+        "out_of_world_mean_log_prob": round(
+            chosen["results"]["beam5"]["mean_token_log_prob_p01"], 4
+        ),
+        "max_length": ShowAttendTell.from_pretrained(checkpoint).config.max_length,
+        "chosen_on": f"validation split, {n} scenes",
+        "alpha_sweep_cider": {a: round(r["cider"], 4) for a, r in sweep.items()},
+    }
+    (Path(checkpoint) / GENERATION_CONFIG).write_text(json.dumps(defaults, indent=2) + "\n")
+    return defaults
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="default: checkpoints/captioning"
@@ -364,6 +397,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-sweep", action="store_true", help="skip the alpha sweep")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     parser.add_argument(
+        "--choose-defaults", action="store_true",
+        help="instead: choose alpha and the out-of-world threshold on validation scenes",
+    )  # fmt: skip
+    parser.add_argument(
         "--write-examples", type=int, default=0, metavar="N",
         help="instead: save N held-out scenes to examples/captioning for the tab",
     )  # fmt: skip
@@ -371,6 +408,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     checkpoint = args.checkpoint or get_settings().checkpoints_dir / "captioning"
+    if args.choose_defaults:
+        return choose_defaults(checkpoint, args.n)
     if args.write_examples:
         size = ShowAttendTell.from_pretrained(checkpoint).config.image_size
         folder = get_settings().examples_dir / "captioning"
