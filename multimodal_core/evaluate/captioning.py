@@ -112,11 +112,13 @@ def read_claims(caption: str) -> Claims:
             prev = items[index - 1] if index else None
             if prev is not None and prev[0] == "object":
                 claims.positions.append((_mention_index(items, index - 1), str(value)))
-        elif kind == "relation":
-            prev = items[index - 1] if index else None
+        elif kind == "relation":  # subject: the object before (a position may sit between)
+            before = index - 1
+            if before >= 0 and items[before][0] == "position":
+                before -= 1
             after = items[index + 1] if index + 1 < len(items) else None
-            if prev and after and prev[0] == "object" and after[0] == "object":
-                a, b = _mention_index(items, index - 1), _mention_index(items, index + 1)
+            if before >= 0 and items[before][0] == "object" and after and after[0] == "object":
+                a, b = _mention_index(items, before), _mention_index(items, index + 1)
                 claims.relations.append((a, str(value), b))
         elif kind == "background":
             claims.background = str(value)
