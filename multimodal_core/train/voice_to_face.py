@@ -397,6 +397,25 @@ def validate_voice(
     }
 
 
+@torch.no_grad()
+def group_mean_check(
+    model: Speech2Face, judge: FaceAttributeClassifier, people: People
+) -> dict[str, list[str]]:
+    """What the judge reads on the face decoded from the mean embedding of each age-gender
+    group: a voice that carries only age and gender can at best predict about that mean, so this
+    says early whether the decoder draws such a face recognisably (a diagnostic, not a metric)."""
+    model.eval()
+    embeddings = model.face_encoder(to_images(people.faces))
+    groups = people.labels[:, 0] * 2 + people.labels[:, 1]
+    report = {}
+    for g in np.unique(groups):
+        mean = F.normalize(embeddings[torch.from_numpy(groups == g)].mean(0, keepdim=True), dim=-1)
+        read = [int(lg.argmax(-1)) for lg in judge.eval()(model.draw(mean)).logits]
+        truth = f"{AGE_GROUPS[g // 2]} {GENDERS[g % 2]}"
+        report[truth] = [names[i] for (_, names), i in zip(ATTRIBUTES, read, strict=True)]
+    return report
+
+
 # ----- the run -------------------------------------------------------------------------------
 
 
@@ -450,6 +469,8 @@ def train(args: TrainArgs) -> dict:
         _, record["judge"] = train_judge(args, face_set, val)
         judge = FaceAttributeClassifier.from_pretrained(args.run_dir / "judge")
         judge.save_pretrained(args.judge_out)
+        record["group_mean_faces"] = group_mean_check(model, judge, val)
+        logger.info("judge on decoded group means: %s", record["group_mean_faces"])
         write_training_record(args.judge_out, {**record, "stage": "judge"})
     if "voice" in stages:
         record["voice"] = train_voice(args, model, people, val)
