@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from multimodal_core.backends.sentence_encoder import SentenceEncoder, load_sentence_encoder
+from multimodal_core.hub import resolve_device
 from multimodal_core.models.text_gan import TextGAN, TextGANConfig, noise, sample_images
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import REPO_ROOT
@@ -234,6 +235,7 @@ class TrainArgs:
     val_prompts: int = 400
     val_every: int = 500
     threads: int = 1  # torch threads; other jobs share the machine's two cores
+    device: str = "auto"  # auto: CUDA when available (scenes are still drawn on the CPU)
     resume: bool = False
     log_every: int = 50
 
@@ -245,7 +247,7 @@ def parse_args(argv: list[str] | None = None) -> TrainArgs:
         if f.type == "bool":
             parser.add_argument(flag, action="store_true")
         else:
-            kind = {"Path": Path, "int": int, "float": float}[str(f.type)]
+            kind = {"Path": Path, "int": int, "float": float, "str": str}[str(f.type)]
             parser.add_argument(flag, type=kind, default=f.default)
     return TrainArgs(**vars(parser.parse_args(argv)))
 
@@ -273,14 +275,17 @@ def train(args: TrainArgs) -> dict:
     args.run_dir.mkdir(parents=True, exist_ok=True)
     state_file = args.run_dir / "state.pt"
     resume = (
-        torch.load(state_file, weights_only=True) if args.resume and state_file.exists() else None
+        torch.load(state_file, weights_only=True, map_location="cpu")
+        if args.resume and state_file.exists()
+        else None
     )
+    device = resolve_device(args.device)
     config = (
         TextGANConfig.from_dict(json.loads(resume["config"]))
         if resume is not None
         else TextGANConfig(image_size=args.image_size, num_classes=len(CLASS_NAMES))
     )
-    model = TextGAN(config)
+    model = TextGAN(config).to(device)  # before the optimisers, so their state follows
     ema = copy.deepcopy(model.generator).eval()
     drawer = TextGAN(config, with_discriminator=False).eval()  # holds the EMA generator
     drawer.generator = ema
@@ -300,7 +305,9 @@ def train(args: TrainArgs) -> dict:
         logger.info("resumed at step %d, %.1f min", step, elapsed / 60)
     g_params = sum(p.numel() for p in model.generator.parameters())
     d_params = sum(p.numel() for p in model.discriminator.parameters())
-    logger.info("generator %d, discriminator %d parameters; args %s", g_params, d_params, args)
+    logger.info(
+        "generator %d, discriminator %d parameters on %s; args %s", g_params, d_params, device, args
+    )
 
     embed = EmbeddingCache(load_sentence_encoder())
     judge = None
@@ -324,10 +331,11 @@ def train(args: TrainArgs) -> dict:
         stage = stage_at(args, step)
         buffer.add(args.fresh_per_step, stage)
         images, right, wrong, labels = buffer.sample(rng, args.batch_size)
-        both = embed(right + wrong)  # (2B, 384)
+        images, labels = images.to(device), labels.to(device)
+        both = embed(right + wrong).to(device)  # (2B, 384)
         text, wrong_text = both[: args.batch_size], both[args.batch_size :]
 
-        z = torch.randn(args.batch_size, config.z_dim)
+        z = torch.randn(args.batch_size, config.z_dim, device=device)
         fake, kl = model.generator(text, z, sample_condition=True)  # (B, 3, S, S) in [-1, 1]
         d_loss = model.discriminator_loss(images, fake, text, wrong_text, labels, args.aux_weight)
         opt_d.zero_grad(set_to_none=True)
