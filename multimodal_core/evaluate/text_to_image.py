@@ -14,6 +14,9 @@ background; the "N objects" caption, which names no object, is left out) it repo
   scenes of the same class and background.
 - ``world_fid``: Frechet distance between the judge's features of the generated and the real
   pictures; ``real_fid``: the same between two halves of real scenes (the floor at this size).
+- ``judge_test_*``: the judge alone on 1000 held-out scenes of its training mix (one centred
+  object, grids of 1-2 and of 1-4 objects): set accuracy (its top-k classes are exactly the
+  scene's k classes), per-object recall in the top k, background accuracy.
 - ``synonym_acc``: requested-object accuracy for prompts in other words: the catalogue's
   synonyms in a phrasing the grammar does not use ("a puppy", "a small hound") and words the
   world never uses ("a pooch", "a yacht"), also reported apart as ``seen_synonym_acc`` and
@@ -216,8 +219,7 @@ def evaluate(
     full = [k for k, v in buckets.items() if len(v) >= n_seeds][:diversity_prompts]
     div_fake, div_real, div_prompts = [], [], []
     for key in full:
-        first = buckets[key][0]
-        text = prompts[first] if first < n_prompts else prompt_of(scenes[first], first)
+        text = prompt_of(scenes[buckets[key][0]], 0)  # the canonical caption: it states both
         pictures = draw(gan, encoder.encode([text]).expand(n_seeds, -1), list(range(n_seeds)))
         div_fake.append(mean_pairwise_distance(judge_batches(judge, pictures)[2]))
         div_real.append(mean_pairwise_distance(real_feat[buckets[key][:n_seeds]]))
@@ -237,6 +239,12 @@ def evaluate(
         )
     ]
 
+    # The judge itself on its own mix of held-out scenes (centred, 1-2 and 1-4 object grids).
+    from multimodal_core.train.world_classifier import judge_scores, scene_targets, world_scene
+
+    mixed = scene_targets([world_scene("test", i, size, held_out_ok=True) for i in range(1000)])
+    judge_mix = judge_scores(judge, *mixed)
+
     half = len(real_feat) // 2
     result = {
         "object_acc": float(np.mean(hits)),
@@ -251,6 +259,9 @@ def evaluate(
         "synonym_acc": float(np.mean([h for h, _ in syn_hits])),
         "seen_synonym_acc": float(np.mean([h for h, s in syn_hits if s])),
         "unseen_word_acc": float(np.mean([h for h, s in syn_hits if not s])),
+        "judge_test_set_acc": judge_mix["set_acc"],
+        "judge_test_object_recall": judge_mix["object_recall"],
+        "judge_test_background_acc": judge_mix["background_acc"],
         "prompts": n_prompts,
         "synonym_prompts": len(syn),
         "diversity_prompts": div_prompts,
@@ -305,6 +316,9 @@ def markdown_table(result: dict) -> str:
         ("diversity (real, same class and background)", "real_diversity"),
         ("world FID (generated vs real)", "world_fid"),
         ("world FID (real vs real, floor)", "real_fid"),
+        ("judge on held-out mixed scenes: set accuracy", "judge_test_set_acc"),
+        ("judge on held-out mixed scenes: object recall", "judge_test_object_recall"),
+        ("judge on held-out mixed scenes: background", "judge_test_background_acc"),
     ]
     lines = ["| figure | value |", "|---|---|"]
     lines += [f"| {label} | {result[key]:.3f} |" for label, key in rows]
