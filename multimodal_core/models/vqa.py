@@ -311,10 +311,11 @@ class AttentionHop(nn.Module):
         self.score = nn.Linear(config.attention_dim, 1)
 
     def forward(
-        self, features: torch.Tensor, query: torch.Tensor
+        self, features: torch.Tensor, keys: torch.Tensor, query: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (Q, N, D), query (Q, D) -> refined query (Q, D), attention (Q, N)."""
-        energy = torch.tanh(self.image_proj(features) + self.query_proj(query)[:, None, :])
+        """features (Q, N, D), keys = image_proj(features) (Q, N, A), query (Q, D)
+        -> refined query (Q, D), attention (Q, N)."""
+        energy = torch.tanh(keys + self.query_proj(query)[:, None, :])  # (Q, N, A)
         attention = torch.softmax(self.score(energy).squeeze(-1), dim=-1)  # (Q, N)
         attended = torch.bmm(attention[:, None, :], features).squeeze(1)  # (Q, D)
         return query + attended, attention
@@ -334,10 +335,11 @@ class CountGlimpse(nn.Module):
         self.score = nn.Linear(config.attention_dim, 1)
 
     def forward(
-        self, features: torch.Tensor, query: torch.Tensor
+        self, features: torch.Tensor, keys: torch.Tensor, query: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """features (Q, N, D), query (Q, D) -> read-out (Q, D + 1), gates (Q, N)."""
-        energy = torch.tanh(self.image_proj(features) + self.query_proj(query)[:, None, :])
+        """features (Q, N, D), keys = image_proj(features) (Q, N, A), query (Q, D)
+        -> read-out (Q, D + 1), gates (Q, N)."""
+        energy = torch.tanh(keys + self.query_proj(query)[:, None, :])  # (Q, N, A)
         gates = torch.sigmoid(self.score(energy).squeeze(-1))  # (Q, N)
         total = torch.bmm(gates[:, None, :], features).squeeze(1)  # (Q, D)
         return torch.cat([total, gates.sum(-1, keepdim=True)], dim=-1), gates
@@ -395,16 +397,19 @@ class StackedAttentionVQA(nn.Module):
         if self.config.use_image:
             if q and features.shape[0] <= int(image_index.max()):
                 raise ValueError("image_index points past the images given")
+            # Keys are projected once per image and shared by its questions: (B,N,A) -> (Q,N,A).
             regions = features.index_select(0, image_index)  # (Q, N, D)
             question = query
             maps = []
             for hop in self.hops:
-                query, attention = hop(regions, query)
+                keys = hop.image_proj(features).index_select(0, image_index)
+                query, attention = hop(regions, keys, query)
                 maps.append(attention)
             attention_maps = torch.stack(maps, 1)  # (Q, hops, N)
             fused = [query]
             if self.config.count_glimpse:
-                glimpse, gates = self.count(regions, question)
+                keys = self.count.image_proj(features).index_select(0, image_index)
+                glimpse, gates = self.count(regions, keys, question)
                 fused.append(glimpse)
             fused_t = torch.cat(fused, dim=-1)
         else:
