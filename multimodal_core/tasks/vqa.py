@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from multimodal_core import hub, media, viz
 from multimodal_core.backends import sentence_encoder
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
 from multimodal_core.settings import get_settings
+from multimodal_core.train.vqa import resize_square
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +175,7 @@ class BuiltinVQA:
         """(H, W, 3) float in [0, 1] -> (3, S, S): squeezed to the model's square input, so
         left stays left and top stays top whatever the picture's shape."""
         pixels = (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-        side = self.image_size
-        resized = Image.fromarray(pixels).resize((side, side), Image.Resampling.BILINEAR)
+        resized = resize_square(pixels, self.image_size)  # the resize training used
         return torch.from_numpy(np.array(resized)).permute(2, 0, 1).float().div_(255.0)
 
     def known_words(

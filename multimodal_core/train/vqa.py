@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, VQAConfig
 from multimodal_core.models.vqa import save_answers as write_answers
@@ -61,6 +62,7 @@ class TrainArgs:
     seed: int = 0
     buffer_size: int = 8192  # world: rendered scenes kept for sampling
     fresh_per_step: int = 16  # world: new scenes rendered per step
+    large_render_fraction: float = 0.25  # world: rendered at 4/3 size, downscaled (slow: ~23 ms)
     val_scenes: int = 400  # world: validation scenes (about six questions each)
     easyvqa_val_images: int = 400  # easyvqa: train images held back for validation
     val_every: int = 200  # steps between validations
@@ -214,15 +216,28 @@ def world_vocabulary(n_scenes: int = 2000) -> QuestionVocabulary:
     return QuestionVocabulary.build(questions, nouns)
 
 
-def world_qas(split: str, index: int, size: int, held_out_ok: bool = False):
-    """The image (H, W, 3) uint8 and (text, answer id, type) of every question of one scene,
-    drawn as the world's ``VQADataset`` draws it."""
+def resize_square(pixels: np.ndarray, side: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (side, side, 3) uint8, exactly as the task resizes an upload
+    (``multimodal_core.tasks.vqa.BuiltinVQA.image_tensor``: bilinear with antialiasing)."""
+    if pixels.shape[:2] == (side, side):
+        return pixels
+    tensor = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float()
+    out = F.interpolate(tensor, (side, side), mode="bilinear", antialias=True, align_corners=False)
+    return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def world_qas(
+    split: str, index: int, size: int, held_out_ok: bool = False, render_size: int | None = None
+):
+    """The image (size, size, 3) uint8 and (text, answer id, type) of every question of one
+    scene, drawn as the world's ``VQADataset`` draws it; ``render_size`` renders it larger and
+    downscales it (uploads are larger than the model's input, e.g. the 128 px examples)."""
     from multimodal_core.world import language
 
-    scene = _world_dataset(split, size, held_out_ok).scene(index)
+    scene = _world_dataset(split, render_size or size, held_out_ok).scene(index)
     answer_index = _world_answer_index()
     qas = [(q.text, answer_index[q.answer], q.type) for q in language.questions(scene)]
-    return scene.image, qas
+    return resize_square(scene.image, size), qas
 
 
 @functools.lru_cache(maxsize=8)
@@ -335,11 +350,16 @@ def train(args: TrainArgs) -> dict:
 
     rng = np.random.default_rng([args.seed, step])
     start = time.perf_counter()
+
+    def render(rng: np.random.Generator) -> int:
+        large = rng.random() < args.large_render_fraction
+        return config.image_size * 4 // 3 if large else config.image_size
+
     if world:
         val_batches = world_store("validation", args.val_scenes, config.image_size).batches()
         store = SceneStore(args.buffer_size, config.image_size)
         for _ in range(min(args.buffer_size, max(args.scenes_per_step * 8, args.buffer_size // 4))):
-            store.put(*world_qas("train", next_scene, config.image_size))
+            store.put(*world_qas("train", next_scene, config.image_size, render_size=render(rng)))
             next_scene += 1
     else:
         import easy_vqa
@@ -361,7 +381,9 @@ def train(args: TrainArgs) -> dict:
             break
         if world:
             for _ in range(args.fresh_per_step):
-                store.put(*world_qas("train", next_scene, config.image_size))
+                store.put(
+                    *world_qas("train", next_scene, config.image_size, render_size=render(rng))
+                )
                 next_scene += 1
         b = store.batch(rng.integers(0, store.filled, args.scenes_per_step).tolist())
         lr = learning_rate(args, elapsed)
