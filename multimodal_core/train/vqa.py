@@ -323,7 +323,12 @@ def train(args: TrainArgs) -> dict:
     world = args.data == "world"
     answers = world_answers() if world else easyvqa_answers()
     if resume is not None:
-        vocab = QuestionVocabulary(*json.loads(resume["vocab"]))
+        stored = json.loads(resume["vocab"])  # [words, nouns]; runs before nouns: words
+        vocab = (
+            QuestionVocabulary(*stored)
+            if isinstance(stored[0], list)
+            else QuestionVocabulary(stored, easyvqa_vocabulary().nouns if not world else None)
+        )
         config = VQAConfig.from_dict(json.loads(resume["config"]))
     else:
         vocab = world_vocabulary() if world else easyvqa_vocabulary()

@@ -23,16 +23,20 @@ pretrained model (**ViLT** or **BLIP**), which need the internet once to downloa
 
 
 def _examples() -> tuple[list[list[str]], list[str]]:
-    """Example scenes with a question each (examples/vqa/questions.json), and questions alone."""
-    folder = get_settings().examples_dir / "vqa"
-    questions = vqa.example_questions()
-    pairs: dict[str, str] = {}
-    index = folder / "questions.json"
+    """Example scenes with one of their questions each (from examples/examples.json, which the
+    world writes with every question and answer), and questions to try on any scene."""
+    folder = get_settings().examples_dir
+    rows: list[list[str]] = []
+    index = folder / "examples.json"
     if index.is_file():
-        pairs = json.loads(index.read_text(encoding="utf-8"))
-    scenes = sorted(folder.glob("*.png"))[:12]
-    rows = [[str(path), pairs.get(path.name, questions[0])] for path in scenes]
-    return rows, questions
+        entries = json.loads(index.read_text(encoding="utf-8")).get("examples", [])
+        scenes = [e for e in entries if "vqa" in e.get("task", "") and e.get("questions")]
+        for n, entry in enumerate(scenes[:12]):
+            path = folder / entry["file"]
+            question = entry["questions"][(n + 1) % len(entry["questions"])]["question"]
+            if path.is_file():
+                rows.append([str(path), question])
+    return rows, vqa.example_questions()
 
 
 @user_errors("answering the question")
