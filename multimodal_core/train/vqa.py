@@ -339,7 +339,7 @@ def train(args: TrainArgs) -> dict:
             use_image=not args.question_only,
         )
     logger.info("vocabulary: %d words; %d answers", len(vocab), len(answers))
-    model = StackedAttentionVQA(config)
+    model = StackedAttentionVQA(config).to(memory_format=torch.channels_last)  # ~25% faster convs
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed, best = 0, 0.0, {"acc": -1.0}
     next_scene = 0
@@ -394,7 +394,8 @@ def train(args: TrainArgs) -> dict:
         lr = learning_rate(args, elapsed)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(b.images, vocab.encode_batch(b.questions), b.image_index, b.answers)
+        images = b.images.contiguous(memory_format=torch.channels_last)
+        out = model(images, vocab.encode_batch(b.questions), b.image_index, b.answers)
         assert out.loss is not None
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
