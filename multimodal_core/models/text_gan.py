@@ -31,6 +31,7 @@ The generator's public API is :meth:`TextGAN.generate` (embeddings and noise -> 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -114,9 +115,12 @@ class ConditioningAugmentation(nn.Module):
     def __init__(self, config: TextGANConfig) -> None:
         super().__init__()
         self.fc = nn.Linear(config.text_dim, 2 * config.cond_dim)
+        # MiniLM vectors have unit length, so each coordinate is about 1/sqrt(384): scaled back
+        # to unit size, mu starts comparable to the noise instead of 30x smaller than it.
+        self.scale = math.sqrt(config.text_dim)
 
     def forward(self, text: torch.Tensor, sample: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = F.leaky_relu(self.fc(text), 0.2).chunk(2, dim=-1)  # (B, cond_dim) each
+        mu, logvar = F.leaky_relu(self.fc(text * self.scale), 0.2).chunk(2, dim=-1)  # (B, cond)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).mean()  # per dimension, as StackGAN
         if not sample:
             return mu, kl
