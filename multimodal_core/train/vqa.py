@@ -402,7 +402,7 @@ def train(args: TrainArgs) -> dict:
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         step += 1
-        window_loss.append(float(out.loss))
+        window_loss.append(out.loss.item())
         window_hits.append(float((out.logits.argmax(-1) == b.answers).float().mean()))
         if step % args.log_every == 0:
             rate = len(window_loss) / (time.perf_counter() - window_start)
