@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "localization": "multimodal_core.evaluate.localization",
     "voice-to-face": "multimodal_core.evaluate.voice_to_face",
     "text-to-image": "multimodal_core.evaluate.text_to_image",
+    "world-classifier": "multimodal_core.evaluate.world_classifier",
     "vqa": "multimodal_core.evaluate.vqa",
 }
 
