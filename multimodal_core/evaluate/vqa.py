@@ -362,3 +362,25 @@ validation; the 1,000-image test set is used only by the evaluation. fp16 weight
 - Retrain: the command above writes `checkpoints/vqa_easyvqa`.
 """
         (args.easyvqa / "README.md").write_text(card)
+    for folder, data, acc, per_type in (
+        (args.world_question_only, "the synthetic world", r["world_question_only_acc"],
+         r["question_only_per_type"]),
+        (args.easyvqa_question_only, "easy-vqa", r["easyvqa_question_only_acc"],
+         r["easyvqa_question_only_per_type"]),
+    ):  # fmt: skip
+        if not (folder / "model.safetensors").is_file():
+            continue
+        record = _training(folder)
+        types = ", ".join(f"{t} {_cell(a)}" for t, a in per_type.items())
+        (folder / "README.md").write_text(
+            f"""# Question-only baseline: {data}
+
+The VQA architecture of `multimodal_core/models/vqa.py` with the image stream removed
+(`use_image=False`: question encoder and answer classifier only), trained on {data}'s questions.
+It measures how much of the answers can be guessed from the question alone; it is not offered
+in the app. Held-out accuracy (`{evaluate}`): {_cell(acc)} overall; {types}.
+
+- Command: `{record.get("command", "?")}` (seed {record.get("seed", "?")}), best validation
+  accuracy {record.get("acc", float("nan")):.4f} after {record.get("minutes", "?")} minutes.
+"""
+        )
