@@ -133,3 +133,18 @@ def test_vocabulary(tmp_path: Path) -> None:
     assert Vocabulary.from_pretrained(tmp_path).words == vocab.words
     with pytest.raises(ValueError, match="start with"):
         Vocabulary(["a", "b"])
+
+
+def test_region_head_adds_its_loss_and_learns() -> None:
+    torch.manual_seed(3)
+    model = ShowAttendTell(tiny_config(region_classes=5, region_loss_weight=0.5))
+    images = torch.rand(2, 3, 32, 32)
+    captions = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])
+    labels = torch.randint(0, 5, (2, model.config.num_regions))
+    out = model(images, captions, labels)
+    assert out.region_loss is not None and torch.isfinite(out.region_loss)
+    assert out.loss > out.cross_entropy + 0.5 * out.region_loss - 1e-4
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    with pytest.raises(ValueError, match="region_classes"):
+        ShowAttendTell(tiny_config())(images, captions, labels)

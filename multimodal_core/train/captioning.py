@@ -35,10 +35,15 @@ from multimodal_core.models.show_attend_tell import (
 )
 from multimodal_core.settings import REPO_ROOT
 from multimodal_core.world import catalogue, language
+from multimodal_core.world.catalogue import CLASS_NAMES
 from multimodal_core.world.datasets import image_tensor
+from multimodal_core.world.scenes import Scene
 from multimodal_core.world.splits import scene_in_split
 
 logger = logging.getLogger(__name__)
+
+CLASS_INDEX: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
+"""Region-label ids: catalogue order (+1; 0 is background)."""
 
 
 @dataclass
@@ -66,6 +71,7 @@ class TrainArgs:
     val_every: int = 300  # steps between validations
     vocab_scenes: int = 3000  # training scenes whose captions make the vocabulary
     threads: int = 1  # torch threads; other jobs share the machine's two cores
+    region_loss_weight: float = 1.0  # auxiliary "class under each region" loss (0: off)
     resume: bool = False
     log_every: int = 50
 
@@ -93,11 +99,29 @@ def build_vocabulary(n_scenes: int) -> Vocabulary:
     return Vocabulary.build(sentences)
 
 
-class SceneBuffer:
-    """A ring of rendered training scenes: uint8 images (N, 3, H, W) and their references."""
+REGION_MIN_COVER = 0.2  # a region is labelled with a class when its object covers this share
 
-    def __init__(self, capacity: int, size: int, first_index: int) -> None:
+
+def region_labels(scene: Scene, grid: int) -> np.ndarray:
+    """(grid * grid,) class index + 1 of the object covering most of each region, 0 for
+    background (or when no object covers REGION_MIN_COVER of it)."""
+    cell = scene.size // grid
+    cover = np.zeros((len(scene.objects) + 1, grid, grid), np.float32)
+    cover[0] = REGION_MIN_COVER  # background wins below the threshold
+    for i, obj in enumerate(scene.objects, start=1):
+        cover[i] = obj.mask.reshape(grid, cell, grid, cell).mean(axis=(1, 3))
+    ids = np.array([0] + [CLASS_INDEX[o.name] + 1 for o in scene.objects], np.uint8)
+    return ids[cover.argmax(axis=0)].reshape(-1)
+
+
+class SceneBuffer:
+    """A ring of rendered training scenes: uint8 images (N, 3, H, W), region labels (N, R) and
+    their references."""
+
+    def __init__(self, capacity: int, size: int, first_index: int, grid: int) -> None:
         self.images = torch.zeros((capacity, 3, size, size), dtype=torch.uint8)
+        self.regions = torch.zeros((capacity, grid * grid), dtype=torch.uint8)
+        self.grid = grid
         self.captions: list[list[str]] = [[] for _ in range(capacity)]
         self.size = size
         self.filled = 0
@@ -108,17 +132,21 @@ class SceneBuffer:
         for _ in range(n):
             s = scene_in_split("train", self.next_index, size=self.size)
             self.images[self.cursor] = torch.from_numpy(s.image).permute(2, 0, 1)
+            self.regions[self.cursor] = torch.from_numpy(region_labels(s, self.grid))
             self.captions[self.cursor] = language.captions(s)
             self.next_index += 1
             self.cursor = (self.cursor + 1) % len(self.captions)
             self.filled = min(self.filled + 1, len(self.captions))
 
-    def sample(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str]]:
-        """n scenes (with replacement) and one random reference of each."""
+    def sample(
+        self, rng: np.random.Generator, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """n scenes (with replacement), their region labels (n, R) and one random reference each."""
         picks = rng.integers(0, self.filled, n)
-        images = self.images[torch.from_numpy(picks)].float().div_(255.0)  # (n, 3, H, W)
+        index = torch.from_numpy(picks)
+        images = self.images[index].float().div_(255.0)  # (n, 3, H, W)
         refs = [self.captions[i][rng.integers(len(self.captions[i]))] for i in picks]
-        return images, refs
+        return images, self.regions[index].long(), refs
 
 
 def encode_batch(vocab: Vocabulary, sentences: list[str], max_length: int) -> torch.Tensor:
@@ -190,13 +218,25 @@ def train(args: TrainArgs) -> dict:
         vocab = build_vocabulary(args.vocab_scenes)
         logger.info("vocabulary: %d words (%.1f s)", len(vocab), time.perf_counter() - start)
         config = ShowAttendTellConfig(vocab_size=len(vocab), image_size=args.image_size)
+    if args.region_loss_weight > 0:
+        config.region_classes = len(CLASS_INDEX) + 1
+        config.region_loss_weight = args.region_loss_weight
+    else:
+        config.region_classes = 0
     model = ShowAttendTell(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, elapsed, cpu_used, best = 0, 0.0, 0.0, {"bleu4": -1.0}
     first_scene = 0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
+        missing, unexpected = model.load_state_dict(resume["model"], strict=False)
+        if unexpected or any(not k.startswith("region_head.") for k in missing):
+            raise RuntimeError(
+                f"resume state does not fit: missing {missing}, unexpected {unexpected}"
+            )
+        if missing:  # the auxiliary head was switched on: new head, fresh optimiser moments
+            logger.info("resume: new region head %s; the optimiser starts afresh", missing)
+        else:
+            optimizer.load_state_dict(resume["optimizer"])
         step, elapsed = int(resume["step"]), float(resume["elapsed"])
         # States written before CPU time was recorded: count their wall time (an upper bound).
         cpu_used = float(resume.get("cpu", elapsed))
@@ -208,13 +248,13 @@ def train(args: TrainArgs) -> dict:
 
     rng = np.random.default_rng([args.seed, step])
     val_images, val_refs = validation_set(args.val_scenes, config.image_size)
-    buffer = SceneBuffer(args.buffer_size, config.image_size, first_scene)
+    buffer = SceneBuffer(args.buffer_size, config.image_size, first_scene, config.grid_size)
     buffer.add(min(args.buffer_size, max(args.batch_size, args.buffer_size // 3)))
     command = "python -m multimodal_core.train.captioning " + shlex.join(sys.argv[1:])
     model.train()
     clock = time.perf_counter() - elapsed
     cpu_clock = time.process_time() - cpu_used
-    window_loss, window_start = [], time.perf_counter()
+    window_loss, window_region, window_start = [], [], time.perf_counter()
     while True:
         elapsed = time.perf_counter() - clock
         cpu_used = time.process_time() - cpu_clock
@@ -222,25 +262,33 @@ def train(args: TrainArgs) -> dict:
         if done >= 1.0 or (args.max_steps and step >= args.max_steps):
             break
         buffer.add(args.fresh_per_step)
-        images, refs = buffer.sample(rng, args.batch_size)
+        images, regions, refs = buffer.sample(rng, args.batch_size)
         captions = encode_batch(vocab, refs, config.max_length)
         lr = learning_rate(args, done)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(images.contiguous(memory_format=torch.channels_last), captions)
+        out = model(
+            images.contiguous(memory_format=torch.channels_last),
+            captions,
+            regions if config.region_classes else None,
+        )
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         step += 1
         window_loss.append(float(out.cross_entropy.detach()))
+        if out.region_loss is not None:
+            window_region.append(float(out.region_loss.detach()))
         if step % args.log_every == 0:
             rate = len(window_loss) / (time.perf_counter() - window_start)
             logger.info(
-                "step %d  %.1f min (cpu %.1f)  cross-entropy %.3f  lr %.2e  %.2f steps/s",
-                step, elapsed / 60, cpu_used / 60, np.mean(window_loss), lr, rate,
+                "step %d  %.1f min (cpu %.1f)  cross-entropy %.3f  region %.3f  lr %.2e"
+                "  %.2f steps/s",
+                step, elapsed / 60, cpu_used / 60, np.mean(window_loss),
+                np.mean(window_region) if window_region else float("nan"), lr, rate,
             )  # fmt: skip
-            window_loss, window_start = [], time.perf_counter()
+            window_loss, window_region, window_start = [], [], time.perf_counter()
         if step % args.val_every == 0 or (args.max_steps and step >= args.max_steps):
             scores = validate(model, vocab, val_images, val_refs)
             elapsed = time.perf_counter() - clock
