@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ import torch.nn.functional as F
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, VQAConfig
 from multimodal_core.models.vqa import save_answers as write_answers
 from multimodal_core.settings import REPO_ROOT
+
+if TYPE_CHECKING:
+    from multimodal_core.world.datasets import VQADataset
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +231,7 @@ def resize_square(pixels: np.ndarray, side: int) -> np.ndarray:
 
 def world_qas(
     split: str, index: int, size: int, held_out_ok: bool = False, render_size: int | None = None
-):
+) -> tuple[np.ndarray, list[tuple[str, int, str]]]:
     """The image (size, size, 3) uint8 and (text, answer id, type) of every question of one
     scene, drawn as the world's ``VQADataset`` draws it; ``render_size`` renders it larger and
     downscales it (uploads are larger than the model's input, e.g. the 128 px examples)."""
@@ -241,7 +244,7 @@ def world_qas(
 
 
 @functools.lru_cache(maxsize=8)
-def _world_dataset(split: str, size: int, held_out_ok: bool):
+def _world_dataset(split: str, size: int, held_out_ok: bool) -> VQADataset:
     from multimodal_core.world.datasets import VQADataset
 
     return VQADataset(split, size, held_out_ok=held_out_ok)
