@@ -101,9 +101,15 @@ def test_question_only_baseline_has_no_image_stream() -> None:
                            model(torch.rand(2, 3, 32, 32), questions, index).logits)  # fmt: skip
 
 
-def test_without_count_glimpse() -> None:
+def test_without_count_glimpse_and_with_hop_glimpses() -> None:
     out = StackedAttentionVQA(tiny_config(count_glimpse=False, hops=1))(*batch())
     assert out.count_gates is None and out.attention.shape == (3, 1, 64)
+    model = StackedAttentionVQA(tiny_config(hop_glimpses=True))
+    out = model(*batch())
+    assert out.logits.shape == (3, len(ANSWERS))
+    assert out.loss is not None
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_rejects_wrong_inputs() -> None:

@@ -68,6 +68,9 @@ class VQAConfig:
         attention_dim (int, defaults to 128): hidden size of each attention hop.
         hops (int, defaults to 2): stacked attention layers.
         count_glimpse (bool, defaults to True): add the unnormalised counting read-out.
+        hop_glimpses (bool, defaults to False): give the classifier each hop's attended feature
+            as well as the final query; the summed query alone mixes up which of two attended
+            objects sits where (relations).
         use_image (bool, defaults to True): False builds the question-only baseline.
         classifier_dim (int, defaults to 256): hidden size of the answer classifier.
         dropout (float, defaults to 0.1): dropout before the classifier's layers.
@@ -84,6 +87,7 @@ class VQAConfig:
     attention_dim: int = 128
     hops: int = 2  # the paper's best; relations need a second look
     count_glimpse: bool = True  # raised count accuracy from 0.83 to 0.93 in the prototype
+    hop_glimpses: bool = False  # False: the paper's fusion (and the first checkpoints')
     use_image: bool = True
     classifier_dim: int = 256
     dropout: float = 0.1  # mild: freshly rendered scenes already regularise
@@ -302,7 +306,8 @@ class QuestionEncoder(nn.Module):
 
 
 class AttentionHop(nn.Module):
-    """One stacked-attention layer: p = softmax(w_p tanh(W_I v + W_Q u)); u <- u + sum p v."""
+    """One stacked-attention layer: p = softmax(w_p tanh(W_I v + W_Q u)); the caller refines
+    the query with the attended feature, u <- u + sum p v."""
 
     def __init__(self, config: VQAConfig) -> None:
         super().__init__()
@@ -314,11 +319,11 @@ class AttentionHop(nn.Module):
         self, features: torch.Tensor, keys: torch.Tensor, query: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """features (Q, N, D), keys = image_proj(features) (Q, N, A), query (Q, D)
-        -> refined query (Q, D), attention (Q, N)."""
+        -> attended feature (Q, D), attention (Q, N)."""
         energy = torch.tanh(keys + self.query_proj(query)[:, None, :])  # (Q, N, A)
         attention = torch.softmax(self.score(energy).squeeze(-1), dim=-1)  # (Q, N)
         attended = torch.bmm(attention[:, None, :], features).squeeze(1)  # (Q, D)
-        return query + attended, attention
+        return attended, attention
 
 
 class CountGlimpse(nn.Module):
@@ -356,6 +361,8 @@ class StackedAttentionVQA(nn.Module):
         if config.use_image:
             self.image_encoder = ImageEncoder(config)
             self.hops = nn.ModuleList(AttentionHop(config) for _ in range(config.hops))
+            if config.hop_glimpses:
+                fused += config.hops * config.feature_dim
             if config.count_glimpse:
                 self.count = CountGlimpse(config)
                 fused += config.feature_dim + 1
@@ -400,13 +407,15 @@ class StackedAttentionVQA(nn.Module):
             # Keys are projected once per image and shared by its questions: (B,N,A) -> (Q,N,A).
             regions = features.index_select(0, image_index)  # (Q, N, D)
             question = query
-            maps = []
+            maps, glimpses = [], []
             for hop in self.hops:
                 keys = hop.image_proj(features).index_select(0, image_index)
-                query, attention = hop(regions, keys, query)
+                attended, attention = hop(regions, keys, query)
+                query = query + attended  # (Q, D)
                 maps.append(attention)
+                glimpses.append(attended)
             attention_maps = torch.stack(maps, 1)  # (Q, hops, N)
-            fused = [query]
+            fused = [query, *glimpses] if self.config.hop_glimpses else [query]
             if self.config.count_glimpse:
                 keys = self.count.image_proj(features).index_select(0, image_index)
                 glimpse, gates = self.count(regions, keys, question)

@@ -54,6 +54,7 @@ class TrainArgs:
     out: Path | None = None  # best checkpoint; default checkpoints/vqa_<data>[_question_only]
     run_dir: Path | None = None  # resume state (git-ignored); default runs/vqa_<data>[...]
     question_only: bool = False  # the baseline: the same model without its image stream
+    hop_glimpses: bool = False  # the classifier also reads each hop's glimpse (relations)
     image_size: int = 96  # world scenes; easy-vqa images are 64 px and use 64
     minutes: float = 45.0  # wall-clock budget, validation included
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
@@ -340,6 +341,7 @@ def train(args: TrainArgs) -> dict:
             num_answers=len(answers),
             image_size=args.image_size if world else 64,
             use_image=not args.question_only,
+            hop_glimpses=args.hop_glimpses,
         )
     logger.info("vocabulary: %d words; %d answers", len(vocab), len(answers))
     model = StackedAttentionVQA(config).to(memory_format=torch.channels_last)  # ~25% faster convs
