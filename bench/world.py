@@ -1,7 +1,7 @@
 """How fast the synthetic world renders on one thread: scenes, dataset items, sounds, voices.
 
-    python -m bench.world            # a table (from the repository root)
-    python -m bench.world --json     # the table, then one JSON object as the last line
+    python bench/world.py            # a table
+    python bench/world.py --json     # the table, then one JSON object as the last line
 
 Each figure is items per CPU second of this single-threaded process (``time.process_time``),
 so that other jobs sharing the machine do not skew it; measured for about ``--seconds`` after
@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from multimodal_core.world import language
 from multimodal_core.world.datasets import CaptioningDataset, LocalizationDataset, VQADataset
