@@ -289,7 +289,11 @@ def train(args: TrainArgs) -> dict:
                 np.mean(window_region) if window_region else float("nan"), lr, rate,
             )  # fmt: skip
             window_loss, window_region, window_start = [], [], time.perf_counter()
-        if step % args.val_every == 0 or (args.max_steps and step >= args.max_steps):
+        last_step = (
+            bool(args.max_steps and step >= args.max_steps)
+            or progress(args, time.process_time() - cpu_clock, time.perf_counter() - clock) >= 1.0
+        )  # the budget ends here: validate this last model too
+        if step % args.val_every == 0 or last_step:
             scores = validate(model, vocab, val_images, val_refs)
             elapsed = time.perf_counter() - clock
             logger.info(
