@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -23,8 +24,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from multimodal_core.tasks import vqa  # noqa: E402
-from multimodal_core.train.vqa import easyvqa_store, world_store  # noqa: E402
+from multimodal_core.tasks import vqa
+from multimodal_core.train.vqa import easyvqa_store, world_store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         "image_size": size,
         "checkpoint": args.checkpoint.name,
         "device": "cpu",
+        "load_average_1min": round(os.getloadavg()[0], 2),  # other jobs inflate the latency
     }
     if not args.json:
-        print(f"checkpoint {args.checkpoint.name}, {size} px, {args.threads} thread(s), CPU")
+        print(
+            f"checkpoint {args.checkpoint.name}, {size} px, {args.threads} thread(s), CPU, "
+            f"load average {result['load_average_1min']} on {os.cpu_count()} cores"
+        )
         print(f"one question at a time: {result['vqa_ms']:.2f} ms per question")
         print(
             f"batch of {args.n}: {result['batched_ms_per_question']:.2f} ms per question "
