@@ -143,3 +143,9 @@ def test_tab_serves_the_caption_endpoint(tiny_checkpoint: Path, picture: Path) -
     assert "pretrained BLIP" in str(note)
     assert len(beams["data"]) == 3 and beams["headers"][:2] == ["rank", "caption"]
     assert Path(grid).is_file()
+
+
+def test_stated_object_count() -> None:
+    assert captioning.stated_object_count("a picture of three balls and a piano") == 4
+    assert captioning.stated_object_count("there are two dogs and an egg on gravel") == 3
+    assert captioning.stated_object_count("a dog to the left of a cat on the grass") == 1

@@ -115,6 +115,15 @@ class BuiltinCaptioner:
     def components(self) -> dict[str, torch.nn.Module]:
         return {"model": self.model}
 
+    def looks_out_of_world(self, best: Hypothesis, text: str) -> bool:
+        """Signs that a picture is not a world scene: the model is unsure of its words (mean log
+        prob per token under the 1st percentile of world scenes), never ends the sentence, or
+        claims more objects than a world scene holds."""
+        threshold = self.out_of_world_threshold
+        mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
+        unsure = threshold is not None and mean_lp < threshold
+        return unsure or not best.finished or stated_object_count(text) > MAX_WORLD_OBJECTS
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -142,6 +151,26 @@ class BuiltinCaptioner:
                 )[0]
             batch.append(tensor.clamp(0.0, 1.0))
         return torch.stack(batch).to(param.device, param.dtype)
+
+
+MAX_WORLD_OBJECTS = 4  # a world scene holds 1 to 4 objects
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_PREFIXES = ("a picture of ", "an image of ", "a drawing of ", "there is ", "there are ")
+
+
+def stated_object_count(caption: str) -> int:
+    """How many objects a world-grammar caption claims: "a picture of three balls and a piano"
+    is 4. Each " and " part counts its number word, or 1 for "a"/"an"."""
+    total = 0
+    for part in caption.split(" and "):
+        for prefix in _PREFIXES:
+            part = part.removeprefix(prefix)
+        first = part.split(" ", 1)[0]
+        if first in _NUMBER_WORDS:
+            total += _NUMBER_WORDS.index(first)
+        elif first in ("a", "an"):
+            total += 1
+    return total
 
 
 def _load_builtin() -> BuiltinCaptioner:
@@ -247,8 +276,7 @@ def _caption_builtin(image: np.ndarray, beam_size: int, alpha: float | None) -> 
     heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # one (g, g) map per token
     sheet = viz.overlay_grid(image, heats, beams[0].tokens, columns=6, tile=128)
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
-    threshold = captioner.out_of_world_threshold
-    note = OUT_OF_WORLD_NOTE if threshold is not None and mean_lp < threshold else ""
+    note = OUT_OF_WORLD_NOTE if captioner.looks_out_of_world(best, beams[0].text) else ""
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
     return CaptionResult("builtin", beams, sheet, note, details)
 
