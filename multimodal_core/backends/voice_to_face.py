@@ -179,7 +179,12 @@ def estimate_traits(
     """CLAP (a ``ClapTagger``) on a 48 kHz recording, combined with the pitch track."""
     probabilities = None
     if clap is not None and samples_48k is not None:
-        probabilities = clap.tag(samples_48k, SPEAKER_PROMPTS + OTHER_PROMPTS)
+        # CLAP's feature extractor crops longer clips at a random offset ("rand_trunc"): give it
+        # at most its window, from the start, so that the same voice gets the same answer.
+        extractor = getattr(getattr(clap, "processor", None), "feature_extractor", None)
+        window = getattr(extractor, "nb_max_samples", None)
+        clip = samples_48k[:window] if window else samples_48k
+        probabilities = clap.tag(clip, SPEAKER_PROMPTS + OTHER_PROMPTS)
     return combine(probabilities, pitch)
 
 
