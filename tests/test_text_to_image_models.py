@@ -148,3 +148,28 @@ def test_shipped_judge_finds_the_object_of_held_out_scenes() -> None:
     object_acc = np.mean([c == s.objects[0].name for c, s in zip(classes, scenes, strict=True)])
     bg_acc = np.mean([b == s.background.word for b, s in zip(backgrounds, scenes, strict=True)])
     assert object_acc >= 0.8 and bg_acc >= 0.95, (object_acc, bg_acc)
+
+
+GAN = REPO_ROOT / "checkpoints" / "text_to_image"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (GAN / "model.safetensors").is_file(), reason="no shipped GAN")
+def test_shipped_gan_draws_repeatable_varied_pictures_the_judge_recognises() -> None:
+    import json
+
+    from multimodal_core.backends.sentence_encoder import load_sentence_encoder
+
+    gan = TextGAN.from_pretrained(GAN)
+    text = load_sentence_encoder().encode(["a dog on a blue background"]).expand(8, -1)
+    images = sample_images(gan, text, noise(list(range(8)), gan.config.z_dim))
+    assert images.shape == (8, 3, 64, 64) and images.min() >= 0 and images.max() <= 1
+    assert torch.equal(images, sample_images(gan, text, noise(list(range(8)), gan.config.z_dim)))
+    assert (images[1:] - images[:1]).abs().mean() > 0.01  # seeds give different pictures
+    minutes = json.loads((GAN / "training.json").read_text()).get("minutes", 0.0)
+    if minutes < 60:
+        pytest.skip(f"early checkpoint ({minutes:.0f} min): objects are not expected yet")
+    judge = WorldClassifier.from_pretrained(JUDGE)
+    out = judge(images)
+    found = [judge.config.class_names[i] == "dog" for i in out.object_logits.argmax(1).tolist()]
+    assert sum(found) >= 4, found

@@ -183,6 +183,11 @@ def evaluate(
 ) -> dict:
     """Every figure of the module docstring, as a dict."""
     start = time.perf_counter()
+    for folder, how in ((checkpoint, "text_to_image"), (judge_dir, "world_classifier")):
+        if not (Path(folder) / "model.safetensors").is_file():
+            raise SystemExit(
+                f"No checkpoint in {folder}; train it with python -m multimodal_core.train.{how}."
+            )
     gan = TextGAN.from_pretrained(checkpoint)
     judge = WorldClassifier.from_pretrained(judge_dir)
     encoder = load_sentence_encoder()
