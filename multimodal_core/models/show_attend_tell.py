@@ -298,6 +298,9 @@ class Encoder(nn.Module):
         return x.flatten(2).transpose(1, 2)  # (B, N, D)
 
 
+ATTENTION_CHUNK_ROWS = 8  # 8 x 144 x 128 floats = 0.6 MB: stays in a CPU core's L2 cache
+
+
 class Attention(nn.Module):
     """Additive attention: alpha = softmax(w^T tanh(W_e e_i + W_h h))."""
 
@@ -309,8 +312,23 @@ class Attention(nn.Module):
 
     def forward(self, memory: EncoderMemory, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> context (R, encoder_dim), alpha (R, N)."""
-        energy = torch.tanh(memory.keys + self.decoder_proj(h)[:, None, :])  # (R, N, A)
-        alpha = torch.softmax(self.score(energy).squeeze(-1), dim=-1)  # (R, N)
+        query = self.decoder_proj(h)[:, None, :]  # (R, 1, A)
+        rows = memory.keys.shape[0]
+        if torch.is_grad_enabled() or rows <= ATTENTION_CHUNK_ROWS:
+            scores = self.score(torch.tanh(memory.keys + query)).squeeze(-1)  # (R, N)
+        else:  # inference on many rows: chunks whose (rows, N, A) energy stays in the cache
+            scores = torch.cat(
+                [
+                    self.score(
+                        torch.tanh(
+                            memory.keys[i : i + ATTENTION_CHUNK_ROWS]
+                            + query[i : i + ATTENTION_CHUNK_ROWS]
+                        )
+                    ).squeeze(-1)
+                    for i in range(0, rows, ATTENTION_CHUNK_ROWS)
+                ]
+            )
+        alpha = torch.softmax(scores, dim=-1)  # (R, N)
         context = torch.bmm(alpha[:, None, :], memory.features).squeeze(1)  # (R, D)
         return context, alpha
 
