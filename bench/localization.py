@@ -23,9 +23,9 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from multimodal_core.models.localization import SoundLocalizer, pixel_map  # noqa: E402
-from multimodal_core.settings import get_settings  # noqa: E402
-from multimodal_core.tasks.localization import log_mel_features, similarity_grid  # noqa: E402
+from multimodal_core.models.localization import SoundLocalizer, pixel_map
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks.localization import log_mel_features, similarity_grid
 
 
 def main() -> None:
