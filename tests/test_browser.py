@@ -68,7 +68,7 @@ def open_tab(page, name: str) -> None:
         tab.first.click()
         return
     page.get_by_label("More tabs").click()
-    page.locator(".overflow-dropdown button", has_text=name).first.click()
+    page.locator(".overflow-dropdown").get_by_role("button", name=name, exact=True).click()
 
 
 def shoot(page, name: str) -> None:
