@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multimodal_core.backends import vqa as backend
+from multimodal_core.backends import loading
 from multimodal_core.backends.vqa import PretrainedVQA, load_vqa
 from multimodal_core.errors import ModelUnavailableError
 
@@ -124,7 +124,7 @@ def test_offline_missing_model_fails_fast_with_a_sentence(
 def test_unreachable_hub_is_not_waited_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    monkeypatch.setattr(backend, "hub_reachable", lambda timeout=2.0: False)
+    monkeypatch.setattr(loading, "hub_reachable", lambda timeout=2.0: False)
     start = time.perf_counter()
     with pytest.raises(ModelUnavailableError, match="cannot be reached"):
         load_vqa("Salesforce/blip-vqa-base")

@@ -11,22 +11,17 @@ without it.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
-from multimodal_core.errors import ModelUnavailableError
+from multimodal_core.backends.loading import load_pretrained
 
 logger = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 30  # COCO-style captions are 8-15 words; 30 word pieces leave room
-_TRUE = {"1", "true", "yes", "on"}
 
 
 @dataclass(frozen=True)
@@ -40,21 +35,6 @@ class PretrainedCaption:
     score: float
     tokens: list[str]
     token_log_probs: list[float]
-
-
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """False when HF_HUB_OFFLINE is set or the Hub's host does not accept a connection."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
-        return False
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class PretrainedCaptioner:
@@ -139,46 +119,16 @@ class PretrainedCaptioner:
         return captions
 
 
-def _model_class(model_type: str) -> Any:
-    import transformers
-
-    classes = {"blip": "BlipForConditionalGeneration", "git": "GitForCausalLM"}
-    if model_type not in classes:
-        raise ModelUnavailableError(
-            f"The captioning model's type {model_type!r} is not supported; "
-            "choose a BLIP or GIT captioning model (MMC_CAPTION_MODEL)."
-        )
-    return getattr(transformers, classes[model_type])
-
-
 def load_captioner(model_id: str) -> PretrainedCaptioner:
     """Load a BLIP or GIT captioner from a Hub id or a local folder, on the CPU.
 
     Raises ModelUnavailableError with one sentence when it cannot be had (offline and not
     cached, or an unknown id); it never waits on an unreachable Hub.
     """
-    local = Path(model_id).is_dir()
-    local_only = local or not hub_reachable()
-    try:
-        from transformers import AutoConfig, AutoProcessor
-
-        config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
-        model_class = _model_class(config.model_type)
-        processor = AutoProcessor.from_pretrained(model_id, local_files_only=local_only)
-        model = model_class.from_pretrained(model_id, local_files_only=local_only)
-    except ModelUnavailableError:
-        raise
-    except (OSError, ValueError) as error:
-        logger.info("cannot load %s: %s", model_id, error)
-        if local_only and not local:
-            raise ModelUnavailableError(
-                f"The pretrained captioning model {model_id} is not on this machine and the "
-                "Hugging Face Hub cannot be reached; use the built-in model, or connect to the "
-                "internet once to download it."
-            ) from error
-        raise ModelUnavailableError(
-            f"The pretrained captioning model {model_id} could not be loaded "
-            f"({type(error).__name__}); check MMC_CAPTION_MODEL or use the built-in model."
-        ) from error
-    logger.info("loaded pretrained captioner %s (%s)", model_id, config.model_type)
-    return PretrainedCaptioner(model.eval(), processor, model_id)
+    model, processor, _ = load_pretrained(
+        "captioning",
+        model_id,
+        "MMC_CAPTION_MODEL",
+        {"blip": "BlipForConditionalGeneration", "git": "GitForCausalLM"},
+    )
+    return PretrainedCaptioner(model, processor, model_id)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from multimodal_core import hub
-from multimodal_core.backends.captioning import hub_reachable
-from multimodal_core.errors import ModelUnavailableError
+from multimodal_core.backends.loading import load_pretrained
 from multimodal_core.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -181,44 +179,24 @@ class ClipSegmenter:
         return torch.sigmoid(up)[0, 0].cpu().numpy()
 
 
-def _load(kind: str, model_id: str, class_names: tuple[str, str]) -> tuple[Any, Any]:
-    """(model, processor) of a transformers class from a Hub id or a folder, failing fast."""
-    local = Path(model_id).is_dir()
-    local_only = local or not hub_reachable()
-    try:
-        import transformers
-
-        model_class = getattr(transformers, class_names[0])
-        processor_class = getattr(transformers, class_names[1])
-        processor = processor_class.from_pretrained(model_id, local_files_only=local_only)
-        model = model_class.from_pretrained(model_id, local_files_only=local_only)
-    except (OSError, ValueError) as error:
-        logger.info("cannot load %s: %s", model_id, error)
-        if local_only and not local:
-            raise ModelUnavailableError(
-                f"The pretrained {kind} model {model_id} is not on this machine and the "
-                "Hugging Face Hub cannot be reached; use the built-in model, or connect to the "
-                "internet once to download it."
-            ) from error
-        raise ModelUnavailableError(
-            f"The pretrained {kind} model {model_id} could not be loaded "
-            f"({type(error).__name__}); check its setting or use the built-in model."
-        ) from error
-    return model.eval(), processor
-
-
 def load_clap(model_id: str | None = None) -> ClapTagger:
     """CLAP from ``model_id`` (default: the ``clap_model`` setting), on the CPU."""
     model_id = model_id or get_settings().clap_model
-    model, processor = _load("CLAP", model_id, ("ClapModel", "ClapProcessor"))
+    model, processor, _ = load_pretrained(
+        "CLAP", model_id, "MMC_CLAP_MODEL", {"clap": "ClapModel"}, "ClapProcessor"
+    )
     return ClapTagger(model, processor, model_id)
 
 
 def load_clipseg(model_id: str | None = None) -> ClipSegmenter:
     """CLIPSeg from ``model_id`` (default: the ``clipseg_model`` setting), on the CPU."""
     model_id = model_id or get_settings().clipseg_model
-    model, processor = _load(
-        "CLIPSeg", model_id, ("CLIPSegForImageSegmentation", "CLIPSegProcessor")
+    model, processor, _ = load_pretrained(
+        "CLIPSeg",
+        model_id,
+        "MMC_CLIPSEG_MODEL",
+        {"clipseg": "CLIPSegForImageSegmentation"},
+        "CLIPSegProcessor",
     )
     return ClipSegmenter(model, processor, model_id)
 

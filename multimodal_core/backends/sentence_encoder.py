@@ -91,7 +91,7 @@ def load_sentence_encoder(source: str | None = None) -> SentenceEncoder:
     source = source or default_source()
     local = Path(source).is_dir()
     if not local:
-        from multimodal_core.backends.captioning import hub_reachable
+        from multimodal_core.backends.loading import hub_reachable
 
         local_only = not hub_reachable()
     else:

@@ -104,7 +104,7 @@ class DiffusionGenerator:
 
 def load_diffusion(model_id: str, **pipeline_kwargs: Any) -> DiffusionGenerator:
     """Load the pipeline ``model_id`` (Hub id or folder); fails with a sentence, never hangs."""
-    from multimodal_core.backends.captioning import hub_reachable
+    from multimodal_core.backends.loading import hub_reachable
 
     local = Path(model_id).is_dir()
     local_only = local or not hub_reachable()

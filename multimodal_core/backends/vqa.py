@@ -3,7 +3,7 @@
 The Hub ids come from settings (``MMC_VQA_MODEL``, ``MMC_VQA_MODEL_ALT``); a local folder with the
 same files works too (the tests build tiny random models there). With no network the load fails
 at once with one sentence instead of waiting on the Hub (see
-:func:`multimodal_core.backends.captioning.hub_reachable`). transformers is imported inside the
+:func:`multimodal_core.backends.loading.hub_reachable`). transformers is imported inside the
 functions: it takes seconds to import, and the app starts without it.
 
 The two families give top-k answers differently, and each says what its numbers mean:
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from multimodal_core.backends.captioning import hub_reachable
-from multimodal_core.errors import ModelUnavailableError
+from multimodal_core.backends.loading import load_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -113,46 +111,16 @@ class PretrainedVQA:
         return PretrainedAnswer(answers, "sequence probability")
 
 
-def _model_class(model_type: str) -> Any:
-    import transformers
-
-    classes = {"vilt": "ViltForQuestionAnswering", "blip": "BlipForQuestionAnswering"}
-    if model_type not in classes:
-        raise ModelUnavailableError(
-            f"The VQA model's type {model_type!r} is not supported; "
-            "choose a ViLT or BLIP question-answering model (MMC_VQA_MODEL)."
-        )
-    return getattr(transformers, classes[model_type])
-
-
 def load_vqa(model_id: str) -> PretrainedVQA:
     """Load a ViLT or BLIP VQA model from a Hub id or a local folder, on the CPU.
 
     Raises ModelUnavailableError with one sentence when it cannot be had (offline and not
     cached, or an unknown id); it never waits on an unreachable Hub.
     """
-    local = Path(model_id).is_dir()
-    local_only = local or not hub_reachable()
-    try:
-        from transformers import AutoConfig, AutoProcessor
-
-        config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
-        model_class = _model_class(config.model_type)
-        processor = AutoProcessor.from_pretrained(model_id, local_files_only=local_only)
-        model = model_class.from_pretrained(model_id, local_files_only=local_only)
-    except ModelUnavailableError:
-        raise
-    except (OSError, ValueError) as error:
-        logger.info("cannot load %s: %s", model_id, error)
-        if local_only and not local:
-            raise ModelUnavailableError(
-                f"The pretrained VQA model {model_id} is not on this machine and the Hugging "
-                "Face Hub cannot be reached; use the built-in model, or connect to the internet "
-                "once to download it."
-            ) from error
-        raise ModelUnavailableError(
-            f"The pretrained VQA model {model_id} could not be loaded ({type(error).__name__}); "
-            "check MMC_VQA_MODEL or use the built-in model."
-        ) from error
-    logger.info("loaded pretrained VQA model %s (%s)", model_id, config.model_type)
-    return PretrainedVQA(model.eval(), processor, model_id, config.model_type)
+    model, processor, model_type = load_pretrained(
+        "VQA",
+        model_id,
+        "MMC_VQA_MODEL",
+        {"vilt": "ViltForQuestionAnswering", "blip": "BlipForQuestionAnswering"},
+    )
+    return PretrainedVQA(model, processor, model_id, model_type)
