@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 VOCAB_NAME = "vocab.json"
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
@@ -192,20 +192,8 @@ class Vocabulary:
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike) -> Vocabulary:
         """Read vocab.json from a checkpoint folder or a Hub repository."""
-        file = _resolve_file(path_or_repo, VOCAB_NAME)
+        file = resolve_file(path_or_repo, VOCAB_NAME)
         return cls(json.loads(Path(file).read_text(encoding="utf-8"))["words"])
-
-
-def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
-    """A local checkpoint file, or the same file downloaded from a Hub repository."""
-    if Path(path_or_repo).is_dir():
-        path = Path(path_or_repo) / filename
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(str(path_or_repo), filename)
 
 
 @dataclass
@@ -460,12 +448,12 @@ class ShowAttendTell(nn.Module):
         cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
     ) -> ShowAttendTell:
         """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config_file = _resolve_file(path_or_repo, CONFIG_NAME)
+        config_file = resolve_file(path_or_repo, CONFIG_NAME)
         config = ShowAttendTellConfig.from_dict(
             json.loads(Path(config_file).read_text(encoding="utf-8"))
         )
         model = cls(config)
-        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
         dtypes = {k: v.dtype for k, v in model.state_dict().items()}
         state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
         model.load_state_dict(state, strict=True)

@@ -43,10 +43,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-logger = logging.getLogger(__name__)
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -341,20 +340,8 @@ class Speech2Face(nn.Module):
         return _load(cls(config), path_or_repo, map_location)
 
 
-def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
-    """A local checkpoint file, or the same file downloaded from a Hub repository."""
-    if Path(path_or_repo).is_dir():
-        path = Path(path_or_repo) / filename
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(str(path_or_repo), filename)
-
-
 def _read_config(path_or_repo: str | os.PathLike) -> dict:
-    return json.loads(Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
+    return json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
 
 
 def _save(
@@ -372,7 +359,7 @@ def _save(
 
 
 def _load(model: nn.Module, path_or_repo: str | os.PathLike, map_location: str) -> nn.Module:
-    state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+    state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
     dtypes = {k: v.dtype for k, v in model.state_dict().items()}
     state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
     model.load_state_dict(state, strict=True)

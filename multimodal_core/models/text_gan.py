@@ -42,8 +42,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
 
 
 @dataclass
@@ -350,10 +349,10 @@ class TextGAN(nn.Module):
     def from_pretrained(cls, path_or_repo: str | os.PathLike, map_location: str = "cpu") -> TextGAN:
         """Load a released generator (folder or Hub repository), strictly. Returns eval mode."""
         config = TextGANConfig.from_dict(
-            json.loads(Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
+            json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
         )
         model = cls(config, with_discriminator=False)
-        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
         dtypes = {k: v.dtype for k, v in model.generator.state_dict().items()}
         state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
         model.generator.load_state_dict(state, strict=True)
@@ -375,15 +374,3 @@ def sample_images(model: TextGAN, text: torch.Tensor, z: torch.Tensor) -> torch.
     param = next(model.generator.parameters())
     images = model.generate(text.to(param.device, param.dtype), z.to(param.device, param.dtype))
     return images.float().clamp(0.0, 1.0).cpu()
-
-
-def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
-    """A local checkpoint file, or the same file downloaded from a Hub repository."""
-    if Path(path_or_repo).is_dir():
-        path = Path(path_or_repo) / filename
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(str(path_or_repo), filename)

@@ -38,10 +38,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+
 logger = logging.getLogger(__name__)
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 VOCAB_NAME = "vocab.json"
 ANSWERS_NAME = "answers.json"
 
@@ -203,7 +203,7 @@ class QuestionVocabulary:
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike) -> QuestionVocabulary:
-        values = json.loads(Path(_resolve_file(path_or_repo, VOCAB_NAME)).read_text())
+        values = json.loads(Path(resolve_file(path_or_repo, VOCAB_NAME)).read_text())
         return cls(values["words"], values.get("nouns"))
 
 
@@ -214,19 +214,7 @@ def save_answers(answers: Sequence[str], directory: str | os.PathLike) -> None:
 
 
 def load_answers(path_or_repo: str | os.PathLike) -> list[str]:
-    return list(json.loads(Path(_resolve_file(path_or_repo, ANSWERS_NAME)).read_text())["answers"])
-
-
-def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
-    """A local checkpoint file, or the same file downloaded from a Hub repository."""
-    if Path(path_or_repo).is_dir():
-        path = Path(path_or_repo) / filename
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(str(path_or_repo), filename)
+    return list(json.loads(Path(resolve_file(path_or_repo, ANSWERS_NAME)).read_text())["answers"])
 
 
 @dataclass
@@ -459,9 +447,9 @@ class StackedAttentionVQA(nn.Module):
         cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
     ) -> StackedAttentionVQA:
         """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config_text = Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8")
+        config_text = Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8")
         model = cls(VQAConfig.from_dict(json.loads(config_text)))
-        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
         dtypes = {k: v.dtype for k, v in model.state_dict().items()}
         state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
         model.load_state_dict(state, strict=True)

@@ -25,8 +25,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
 
 
 @dataclass
@@ -167,23 +166,11 @@ class WorldClassifier(nn.Module):
     ) -> WorldClassifier:
         """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
         config = WorldClassifierConfig.from_dict(
-            json.loads(Path(_resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
+            json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
         )
         model = cls(config)
-        state = load_file(_resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
+        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
         dtypes = {k: v.dtype for k, v in model.state_dict().items()}
         state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
         model.load_state_dict(state, strict=True)
         return model.to(map_location).eval()
-
-
-def _resolve_file(path_or_repo: str | os.PathLike, filename: str) -> str:
-    """A local checkpoint file, or the same file downloaded from a Hub repository."""
-    if Path(path_or_repo).is_dir():
-        path = Path(path_or_repo) / filename
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing")
-        return str(path)
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(str(path_or_repo), filename)
