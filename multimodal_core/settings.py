@@ -41,8 +41,13 @@ class Settings:
     """MMC_MAX_UPLOAD_MB: uploads larger than this are refused by the server."""
     max_text_chars: int = 500
     """MMC_MAX_TEXT_CHARS: longest prompt or question accepted."""
-    concurrency: int = 2
-    """MMC_CONCURRENCY: how many model calls run at once (all GPU work shares one queue)."""
+    concurrency: int = 8
+    """MMC_CONCURRENCY: how many requests the model queue lets in at once (every model event
+    shares it); enough for the built-in models' micro-batches to fill."""
+    batch_size: int = 8
+    """MMC_BATCH_SIZE: most requests a built-in model answers in one forward pass."""
+    batch_wait_ms: float = 2.0
+    """MMC_BATCH_WAIT_MS: how long a request to an idle model waits for others to join its batch."""
     half_precision: bool = True
     """MMC_HALF_PRECISION: use float16 on CUDA for models that allow it."""
     caption_model: str = "Salesforce/blip-image-captioning-base"
@@ -77,6 +82,8 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "max_upload_mb": (1.0, 2048.0),
     "max_text_chars": (20, 100_000),
     "concurrency": (1, 64),
+    "batch_size": (1, 64),
+    "batch_wait_ms": (0.0, 1000.0),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

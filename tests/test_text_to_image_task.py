@@ -67,6 +67,15 @@ def test_same_seed_same_pictures_other_seed_other_pictures(tiny_checkpoint: Path
     assert result.to_dict()["size"] == [16, 16]
 
 
+def test_requests_drawn_in_one_batch_equal_requests_drawn_alone(tiny_checkpoint: Path) -> None:
+    requests = [("a dog on a blue background", [5, 6]), ("a red car", [1]), ("a cat", [2, 3, 4])]
+    together = text_to_image._draw_batch(requests, None)  # what concurrent requests share
+    for request, pictures in zip(requests, together, strict=True):
+        (alone,) = text_to_image._draw_batch([request], None)
+        assert len(pictures) == len(request[1])
+        assert all(np.array_equal(a, b) for a, b in zip(alone, pictures, strict=True))
+
+
 def test_interpolation_keeps_z_and_moves_between_the_prompts(tiny_checkpoint: Path) -> None:
     a = text_to_image.generate_images("a dog on a blue background", n=1, seed=3).images[0]
     b = text_to_image.generate_images("a car on a red background", n=1, seed=3).images[0]

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from multimodal_core import hub, media, viz
+from multimodal_core.batching import MicroBatcher
 from multimodal_core.decoding import Hypothesis, beam_search
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
@@ -239,15 +240,26 @@ def _check_choice(model: str, beam_size: int) -> None:
 
 
 @hub.gpu
+def _search_batch(images: list[np.ndarray], key: tuple[int, float]) -> list[list[Hypothesis]]:
+    """One batched beam search for the pictures of concurrent requests that share beam size
+    and alpha (the batcher's key)."""
+    beam_size, alpha = key
+    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    with torch.inference_mode():
+        return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
+
+
+_SEARCH = MicroBatcher(_search_batch)
+"""Concurrent single-picture requests share one beam search (see multimodal_core.batching)."""
+
+
 def caption_images(
     images: list[np.ndarray], beam_size: int = 5, alpha: float | None = None
 ) -> list[list[Beam]]:
     """The built-in model's beams for a batch of decoded pictures (each (H, W, 3) in [0, 1])."""
     captioner: BuiltinCaptioner = hub.get(BUILTIN)
     alpha = captioner.length_alpha if alpha is None else alpha
-    with torch.inference_mode():
-        batch = captioner.prepare(images)
-        results = beam_search(captioner.model, batch, beam_size, alpha=alpha)
+    results = _search_batch(images, (beam_size, alpha))
     return [[_beam(captioner.vocab, h) for h in hyps] for hyps in results]
 
 
@@ -263,13 +275,10 @@ def _beam(vocab: Vocabulary, hyp: Hypothesis) -> Beam:
     )
 
 
-@hub.gpu
 def _caption_builtin(image: np.ndarray, beam_size: int, alpha: float | None) -> CaptionResult:
     captioner: BuiltinCaptioner = hub.get(BUILTIN)
     alpha = captioner.length_alpha if alpha is None else alpha
-    with torch.inference_mode():
-        batch = captioner.prepare([image])
-        hyps = beam_search(captioner.model, batch, beam_size, alpha=alpha)[0]
+    hyps = _SEARCH(image, key=(beam_size, alpha))
     beams = [_beam(captioner.vocab, h) for h in hyps]
     best = hyps[0]
     grid = captioner.model.config.grid_size

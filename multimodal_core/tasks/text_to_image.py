@@ -20,6 +20,7 @@ import torch
 
 from multimodal_core import hub
 from multimodal_core.backends import sentence_encoder
+from multimodal_core.batching import MicroBatcher
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.text_gan import TextGAN, noise, sample_images
 from multimodal_core.settings import get_settings
@@ -199,12 +200,23 @@ def _embed(texts: list[str]) -> torch.Tensor:
 
 
 @hub.gpu
+def _draw_batch(items: list[tuple[str, list[int]]], key: None) -> list[list[np.ndarray]]:
+    """The pictures of concurrent (prompt, seeds) requests in one generator pass. Each prompt is
+    embedded alone, as without batching: padding a batch of prompts would shift the digits."""
+    gan: BuiltinGAN = hub.get(BUILTIN)
+    text = torch.cat([_embed([prompt]).expand(len(seeds), -1) for prompt, seeds in items])
+    z = noise([seed for _, seeds in items for seed in seeds], gan.model.config.z_dim)
+    pictures = iter(to_uint8(sample_images(gan.model, text, z)))  # one per seed, in order
+    return [[next(pictures) for _ in seeds] for _, seeds in items]
+
+
+_DRAW = MicroBatcher(_draw_batch)
+"""Concurrent requests share one generator pass (see multimodal_core.batching)."""
+
+
 def draw_builtin(prompt: str, seeds: list[int]) -> tuple[list[np.ndarray], str]:
     """The built-in GAN's pictures for one prompt, one per seed, and its early-checkpoint note."""
-    gan: BuiltinGAN = hub.get(BUILTIN)
-    text = _embed([prompt]).expand(len(seeds), -1)
-    images = sample_images(gan.model, text, noise(seeds, gan.model.config.z_dim))
-    return to_uint8(images), gan.note
+    return _DRAW((prompt, list(seeds))), hub.get(BUILTIN).note
 
 
 @hub.gpu

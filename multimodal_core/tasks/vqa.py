@@ -21,6 +21,7 @@ import torch
 
 from multimodal_core import hub, media, viz
 from multimodal_core.backends import sentence_encoder
+from multimodal_core.batching import MicroBatcher
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
 from multimodal_core.settings import get_settings
@@ -330,7 +331,10 @@ def answer_question(
     name = model_name(model)
     image = media.load_image(image_path)
     if name in CHECKPOINTS:
-        return answer_builtin([image], [text], name, overlay)[0]
+        builtin: BuiltinVQA = hub.get(name)
+        read = builtin.known_words(text)
+        top, heat = _PREDICT((builtin.image_tensor(image), read[0]), key=name)
+        return _result(builtin.name, image, read, top, heat, overlay)
     result = hub.get(name).answer(image, text, k=TOP_K)
     kind = "probability" if result.score_kind == "sequence probability" else "score"
     top = result.answers
@@ -372,23 +376,48 @@ def answer_with(
     read = [vqa.known_words(check_question(q)) for q in questions]
     batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
     tops, maps = vqa.predict(batch, [text for text, _, _ in read])
-    results = []
-    for image, (text, _, notes), top, heat in zip(images, read, tops, maps, strict=True):
-        not_sure = top[0][1] < NOT_SURE_BELOW
-        has_map = heat.size > 0
-        results.append(
-            VQAResult(
-                answer=top[0][0],
-                top=top,
-                model=vqa.name,
-                question=text,
-                not_sure=not_sure,
-                notes=[*notes, *([_not_sure_note(top, "probability")] if not_sure else [])],
-                attention=heat if has_map else None,
-                overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
-            )
-        )
-    return results
+    return [
+        _result(vqa.name, image, words, top, heat, overlay)
+        for image, words, top, heat in zip(images, read, tops, maps, strict=True)
+    ]
+
+
+@hub.gpu
+def _predict_batch(
+    items: list[tuple[torch.Tensor, str]], name: str
+) -> list[tuple[list[tuple[str, float]], np.ndarray]]:
+    """Top answers and attention map for each (picture (3, S, S), question in known words) of
+    concurrent requests to the built-in model ``name`` (the batcher's key), in one pass."""
+    tops, maps = hub.get(name).predict(torch.stack([t for t, _ in items]), [q for _, q in items])
+    return list(zip(tops, maps, strict=True))
+
+
+_PREDICT = MicroBatcher(_predict_batch)
+"""Concurrent single-question requests share one forward pass (see multimodal_core.batching)."""
+
+
+def _result(
+    name: str,
+    image: np.ndarray,
+    read: tuple[str, list[WordMapping], list[str]],
+    top: list[tuple[str, float]],
+    heat: np.ndarray,
+    overlay: bool,
+) -> VQAResult:
+    """A built-in model's answer: ``read`` is :meth:`BuiltinVQA.known_words` of the question."""
+    text, _, notes = read
+    not_sure = top[0][1] < NOT_SURE_BELOW
+    has_map = heat.size > 0
+    return VQAResult(
+        answer=top[0][0],
+        top=top,
+        model=name,
+        question=text,
+        not_sure=not_sure,
+        notes=[*notes, *([_not_sure_note(top, "probability")] if not_sure else [])],
+        attention=heat if has_map else None,
+        overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
+    )
 
 
 def describe(result: VQAResult) -> str:
