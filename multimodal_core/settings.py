@@ -62,8 +62,8 @@ class Settings:
     """MMC_CLAP_MODEL: zero-shot audio tagger (CLAP), used by localization and voice-to-face."""
     clipseg_model: str = "CIDAS/clipseg-rd64-refined"
     """MMC_CLIPSEG_MODEL: text-prompted segmentation (CLIPSeg), used by localization."""
-    diffusion_model: str = "stabilityai/sd-turbo"
-    """MMC_DIFFUSION_MODEL: one-step text-to-image pipeline (diffusers)."""
+    diffusion_model: str = "SimianLuo/LCM_Dreamshaper_v7"
+    """MMC_DIFFUSION_MODEL: few-step text-to-image pipeline (diffusers); MIT-licensed default."""
     sentence_encoder: str = ""
     """MMC_SENTENCE_ENCODER: folder or Hub id of all-MiniLM-L6-v2; empty: the pip-installed copy."""
 

@@ -12,6 +12,7 @@ import torch
 
 from multimodal_core.backends.text_to_image import licence_note, load_diffusion
 from multimodal_core.errors import ModelUnavailableError
+from multimodal_core.settings import get_settings
 
 
 @pytest.fixture(scope="module")
@@ -90,5 +91,6 @@ def test_offline_hub_id_fails_with_a_sentence(
 
 
 def test_licence_note_names_the_licence() -> None:
+    assert "MIT" in licence_note(get_settings().diffusion_model)  # the default is permissive
     assert "Community License" in licence_note("stabilityai/sd-turbo")
     assert "someone/model" in licence_note("someone/model")

@@ -1,8 +1,10 @@
 """Pretrained text-to-image: a one-step (or few-step) diffusion pipeline through diffusers.
 
-The Hub id comes from settings (``MMC_DIFFUSION_MODEL``, default SD-Turbo, one step without
-classifier-free guidance); a local folder with a saved pipeline works too (the tests build a
-tiny random Stable Diffusion pipeline there). With no network the load fails at once with one
+The Hub id comes from settings (``MMC_DIFFUSION_MODEL``); the default is LCM Dreamshaper v7, a
+latent consistency model that draws in four steps and is MIT-licensed (SD-Turbo draws in one step
+but its licence is not an open one). Known ids carry their step count, guidance and licence in
+``DIFFUSION_PRESETS``; a local folder with a saved pipeline works too (the tests build a tiny
+random Stable Diffusion pipeline there). With no network the load fails at once with one
 sentence: when ``HF_HUB_OFFLINE`` is set or the Hub's host does not answer, only the local
 cache is consulted. diffusers is imported inside the functions: it takes seconds to import, and
 the app starts without it. The hub places the pipeline on its device, in float16 on CUDA.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +25,58 @@ from multimodal_core.errors import ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
-LICENCE_NOTES: dict[str, str] = {
-    "stabilityai/sd-turbo": (
-        "SD-Turbo is released by Stability AI under the Stability AI Community License "
-        "(free for research and non-commercial use, and for organisations under USD 1 M "
-        "annual revenue; not an open-source licence). Set MMC_DIFFUSION_MODEL to use another "
-        "pipeline."
+
+@dataclass(frozen=True)
+class DiffusionPreset:
+    """How a known pipeline is meant to be sampled, and what the tab says about its licence."""
+
+    steps: int
+    guidance: float
+    licence: str
+
+
+DIFFUSION_PRESETS: dict[str, DiffusionPreset] = {
+    "SimianLuo/LCM_Dreamshaper_v7": DiffusionPreset(
+        steps=4,
+        guidance=8.0,  # a latent consistency model reads guidance as an embedding, not as CFG
+        licence="LCM Dreamshaper v7 (SimianLuo) is released under the MIT licence.",
+    ),
+    "stabilityai/sd-turbo": DiffusionPreset(
+        steps=1,
+        guidance=0.0,  # trained without classifier-free guidance
+        licence=(
+            "SD-Turbo is released by Stability AI under the Stability AI Community License "
+            "(free for research and non-commercial use, and for organisations under USD 1 M "
+            "annual revenue; not an open-source licence)."
+        ),
     ),
 }
-"""What the tab says about the default model's licence; other ids get a generic sentence."""
+"""Known pipelines; any other id is sampled with ``GENERIC_PRESET`` and a generic licence note."""
+
+GENERIC_PRESET = DiffusionPreset(steps=4, guidance=0.0, licence="")
+
+
+def preset_for(model_id: str) -> DiffusionPreset:
+    """The sampling settings of ``model_id`` (generic ones for ids this module does not know)."""
+    return DIFFUSION_PRESETS.get(model_id, GENERIC_PRESET)
 
 
 def licence_note(model_id: str) -> str:
     """One sentence about the licence of ``model_id`` for the tab."""
-    return LICENCE_NOTES.get(
-        model_id, f"{model_id} is used under the licence on its Hub page; check it before use."
+    return preset_for(model_id).licence or (
+        f"{model_id} is used under the licence on its Hub page; check it before use."
     )
 
 
 class DiffusionGenerator:
     """A diffusers text-to-image pipeline behind one ``generate`` call."""
 
-    def __init__(self, pipeline: Any, model_id: str, steps: int = 1, guidance: float = 0.0):
+    def __init__(self, pipeline: Any, model_id: str) -> None:
         self.pipeline = pipeline
         self.model_id = model_id
-        self.steps = steps  # SD-Turbo draws in one step
-        self.guidance = guidance  # and is trained without classifier-free guidance
+        preset = preset_for(model_id)
+        self.steps = preset.steps
+        self.guidance = preset.guidance
 
     def to(
         self, device: torch.device | str, dtype: torch.dtype | None = None
