@@ -36,6 +36,21 @@ def test_world_scenes_carry_every_question_with_answer_ids() -> None:
     assert [q[0] for q in qas] == first
 
 
+def test_focus_asks_more_questions_of_the_focus_types_without_duplicates() -> None:
+    per_type = {}
+    for focus in (((), 0), (("relation", "count"), 3)):
+        texts, types = [], []
+        for index in range(40):
+            _, qas = train.world_qas("validation", index, 32, focus=focus)
+            texts += [(index, text) for text, _, _ in qas]
+            types += [qtype for _, _, qtype in qas]
+        assert len(set(texts)) == len(texts)
+        per_type[focus[1]] = {t: types.count(t) for t in set(types)}
+    assert per_type[3]["relation"] > 1.5 * per_type[0]["relation"]
+    assert per_type[3]["count"] > 1.5 * per_type[0]["count"]
+    assert per_type[3]["background"] == per_type[0]["background"]  # other types unchanged
+
+
 def test_resize_square_keeps_sizes_and_range() -> None:
     pixels = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
     out = train.resize_square(pixels, 32)

@@ -208,6 +208,19 @@ def test_center_layout_and_crowded_scenes_are_described_truly() -> None:
             check_question(crowded, q)
 
 
+def test_other_draws_are_true_and_differ_from_the_worlds_own(scenes: list[Scene]) -> None:
+    differing = 0
+    for s in scenes:
+        extra = language.questions(s, ("relation", "count"), draw=1)
+        assert {q.type for q in extra} <= {"relation", "count"}
+        for q in extra:
+            check_question(s, q)
+        own = [q for q in language.questions(s) if q.type in ("relation", "count")]
+        differing += own != extra
+    assert language.questions(scenes[0], draw=0) == language.questions(scenes[0])
+    assert differing > len(scenes) // 4  # an independent sample, not the same questions again
+
+
 def test_captions_and_questions_are_deterministic() -> None:
     a, b = scene(7), scene(7)
     assert language.captions(a) == language.captions(b)

@@ -67,6 +67,8 @@ class TrainArgs:
     buffer_size: int = 8192  # world: rendered scenes kept for sampling
     fresh_per_step: int = 16  # world: new scenes rendered per step
     large_render_fraction: float = 0.25  # world: rendered at 4/3 size, downscaled (slow: ~23 ms)
+    focus_types: str = ""  # world: comma-separated question types asked again of each scene
+    focus_draws: int = 0  # world: how many more draws of the focus types (duplicates dropped)
     val_scenes: int = 400  # world: validation scenes (about six questions each)
     easyvqa_val_images: int = 400  # easyvqa: train images held back for validation
     val_every: int = 200  # steps between validations
@@ -231,16 +233,28 @@ def resize_square(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def world_qas(
-    split: str, index: int, size: int, held_out_ok: bool = False, render_size: int | None = None
+    split: str,
+    index: int,
+    size: int,
+    held_out_ok: bool = False,
+    render_size: int | None = None,
+    focus: tuple[tuple[str, ...], int] = ((), 0),
 ) -> tuple[np.ndarray, list[tuple[str, int, str]]]:
     """The image (size, size, 3) uint8 and (text, answer id, type) of every question of one
     scene, drawn as the world's ``VQADataset`` draws it; ``render_size`` renders it larger and
-    downscales it (uploads are larger than the model's input, e.g. the 128 px examples)."""
+    downscales it (uploads are larger than the model's input, e.g. the 128 px examples).
+    ``focus`` = (types, draws) adds ``draws`` more draws of those types (relations and counts
+    are rare in the world's own set: one question per type and scene), without duplicates."""
     from multimodal_core.world import language
 
     scene = _world_dataset(split, render_size or size, held_out_ok).scene(index)
     answer_index = _world_answer_index()
-    qas = [(q.text, answer_index[q.answer], q.type) for q in language.questions(scene)]
+    types, draws = focus
+    asked = language.questions(scene)
+    for draw in range(1, draws + 1 if types else 1):
+        asked += language.questions(scene, types, draw=draw)
+    unique = {q.text: q for q in asked}.values()  # a text always has the same answer
+    qas = [(q.text, answer_index[q.answer], q.type) for q in unique]
     return resize_square(scene.image, size), qas
 
 
@@ -365,11 +379,16 @@ def train(args: TrainArgs) -> dict:
         large = rng.random() < args.large_render_fraction
         return config.image_size * 4 // 3 if large else config.image_size
 
+    focus = (tuple(t for t in args.focus_types.split(",") if t), args.focus_draws)
+
+    def train_qas(index: int, rng: np.random.Generator) -> tuple[np.ndarray, list]:
+        return world_qas("train", index, config.image_size, render_size=render(rng), focus=focus)
+
     if world:
         val_batches = world_store("validation", args.val_scenes, config.image_size).batches()
         store = SceneStore(args.buffer_size, config.image_size)
         for _ in range(min(args.buffer_size, max(args.scenes_per_step * 8, args.buffer_size // 4))):
-            store.put(*world_qas("train", next_scene, config.image_size, render_size=render(rng)))
+            store.put(*train_qas(next_scene, rng))
             next_scene += 1
     else:
         import easy_vqa
@@ -391,9 +410,7 @@ def train(args: TrainArgs) -> dict:
             break
         if world:
             for _ in range(args.fresh_per_step):
-                store.put(
-                    *world_qas("train", next_scene, config.image_size, render_size=render(rng))
-                )
+                store.put(*train_qas(next_scene, rng))
                 next_scene += 1
         b = store.batch(rng.integers(0, store.filled, args.scenes_per_step).tolist())
         lr = learning_rate(args, elapsed)

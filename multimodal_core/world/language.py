@@ -259,14 +259,19 @@ def _candidates(scene: Scene, qtype: str) -> dict[str, list[str]]:
     return {answer: texts for answer, texts in out.items() if texts}
 
 
-def questions(scene: Scene, types: tuple[str, ...] = QUESTION_TYPES) -> list[Question]:
-    """One question per type that ``scene`` allows, deterministic from its seed.
+def questions(
+    scene: Scene, types: tuple[str, ...] = QUESTION_TYPES, draw: int = 0
+) -> list[Question]:
+    """One question per type that ``scene`` allows, deterministic from its seed and ``draw``.
+
+    ``draw`` 0 is the world's own question set (evaluation uses it); other draws are independent
+    samples of the same distribution, so training can ask a scene more questions of one type.
 
     Balance: within a type the answer is drawn from the answers the scene allows (weighted by
     ``ANSWER_WEIGHTS``, else uniformly), then a question with that answer; so "no" is as
     likely as "yes", and the question text alone says little about the answer.
     """
-    rng = rng_for(scene.seed, "questions")
+    rng = rng_for(scene.seed, "questions" if draw == 0 else f"questions/{draw}")
     out: list[Question] = []
     for qtype in types:
         by_answer = _candidates(scene, qtype)
