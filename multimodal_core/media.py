@@ -42,6 +42,8 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\xff\xd8\xff", 0, "picture"),
     (b"GIF8", 0, "picture"),
     (b"BM", 0, "picture"),
+    (b"II*\x00", 0, "picture"),  # TIFF, little-endian
+    (b"MM\x00*", 0, "picture"),  # TIFF, big-endian
 )
 
 
@@ -88,6 +90,8 @@ def sniff_kind(path: Path) -> str:
             return kind
     if head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
         return "sound"
+    if b"\x00" in head:  # text never holds NUL bytes, though they decode as UTF-8
+        return "unknown"
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
