@@ -182,7 +182,16 @@ class BuiltinVQA:
     def known_words(
         self, question: str, encoder: Callable[[], Any] | None = None
     ) -> tuple[str, list[WordMapping], list[str]]:
-        """The question in vocabulary words, the mappings made, and notes for the person."""
+        """The question in vocabulary words, the mappings made, and notes for the person.
+
+        A question with no word in Latin letters or digits (Chinese, Arabic...) is refused: the
+        model would otherwise answer an empty question as if it had read it.
+        """
+        if not self.vocab.tokenize(question):
+            raise InputError(
+                "This model reads questions in English only; please ask in English, "
+                "for example “what is on the left?”."
+            )
         if not self.vocab.unknown(question):
             return " ".join(self.vocab.tokenize(question)), [], []
         try:
