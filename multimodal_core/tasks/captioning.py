@@ -178,7 +178,8 @@ def _load_builtin() -> BuiltinCaptioner:
     folder = get_settings().checkpoints_dir / "captioning"
     if not (folder / "model.safetensors").is_file():
         raise ModelUnavailableError(
-            f"The built-in captioning model is missing from {folder}; "
+            "The built-in captioning model is missing from the checkpoints folder "
+            "(MMC_CHECKPOINTS_DIR); "
             "train it with python -m multimodal_core.train.captioning."
         )
     defaults_file = folder / GENERATION_CONFIG

@@ -89,7 +89,8 @@ def _load_builtin() -> SoundLocalizer:
     folder = get_settings().checkpoints_dir / "localization"
     if not (folder / "model.safetensors").is_file():
         raise ModelUnavailableError(
-            f"The built-in localization model is missing from {folder}; "
+            "The built-in localization model is missing from the checkpoints folder "
+            "(MMC_CHECKPOINTS_DIR); "
             "train it with python -m multimodal_core.train.localization."
         )
     return SoundLocalizer.from_pretrained(folder)

@@ -119,7 +119,8 @@ def _load_builtin() -> BuiltinGAN:
     folder = get_settings().checkpoints_dir / "text_to_image"
     if not (folder / "model.safetensors").is_file():
         raise ModelUnavailableError(
-            f"The built-in text-to-image model is missing from {folder}; "
+            "The built-in text-to-image model is missing from the checkpoints folder "
+            "(MMC_CHECKPOINTS_DIR); "
             "train it with python -m multimodal_core.train.text_to_image."
         )
     record_file = folder / "training.json"
