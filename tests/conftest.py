@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from gradio_client import Client
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -18,3 +23,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def app_client() -> Iterator[Client]:
+    """The whole app served in this process on a free port, and a gradio_client for it.
+
+    In-process on purpose: tests can read the server's memory and swap its settings and models.
+    """
+    from gradio_client import Client
+
+    import app
+
+    demo = app.build_app()
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+    try:
+        yield Client(url, verbose=False)
+    finally:
+        demo.close()

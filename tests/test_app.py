@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,15 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    import app
-
-    demo = app.build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
-    try:
-        yield Client(url, verbose=False)
-    finally:
-        demo.close()
+def client(app_client: Client) -> Client:
+    """The app served once for every HTTP test (tests/conftest.py)."""
+    return app_client
 
 
 @pytest.fixture(scope="module")
