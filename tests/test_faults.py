@@ -1,0 +1,230 @@
+"""Faults: a built-in checkpoint that is missing or corrupt, or a pretrained model that cannot be
+downloaded, breaks only its own tab, with one sentence there; the other tabs and the Status tab
+keep working, and the status says what failed.
+
+Driven over HTTP against the app served in this process, with the settings pointed at a damaged
+copy of checkpoints/ in a temporary folder (settings are cached: ``get_settings.cache_clear()``;
+loaded models are kept by the hub: unloaded so that the next request reads the damaged copy).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from multimodal_core import hub
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import captioning, localization, voice_to_face, vqa
+
+REPO = Path(__file__).resolve().parent.parent
+SCENE = REPO / "examples" / "captioning" / "scene_00.png"
+LEAKS = ("Traceback", 'File "', str(REPO), "/tmp/", "site-packages")
+OFFLINE_SECONDS = 30.0  # a pretrained model with no network must fail at once, never hang
+
+
+@dataclass(frozen=True)
+class Tab:
+    """A tab with a built-in model: its checkpoint folder, hub name and a good request."""
+
+    folder: str
+    model: str
+    word: str  # how its sentence names the model
+    api: str
+    args: Callable[[dict, dict], tuple]  # (picture, recording) -> the endpoint's arguments
+
+
+TABS: dict[str, Tab] = {
+    "captioning": Tab(
+        "captioning", captioning.BUILTIN, "captioning", "/caption", lambda i, a: (i, 3, "builtin")
+    ),
+    "vqa": Tab("vqa_world", vqa.BUILTIN, "VQA", "/answer", lambda i, a: (i, "what is it?", "vqa")),
+    "localization": Tab(
+        "localization", localization.BUILTIN, "localization", "/localize",
+        lambda i, a: (i, a, "builtin"),
+    ),
+    "voice_to_face": Tab(
+        "voice_to_face", voice_to_face.BUILTIN, "voice-to-face", "/voice_to_face",
+        lambda i, a: (a, "builtin", 0),
+    ),
+}  # fmt: skip
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).bytes(path.stat().st_size))
+
+
+DAMAGES: dict[str, Callable[[Path], None]] = {
+    "missing weights": lambda folder: (folder / "model.safetensors").unlink(),
+    "truncated weights": lambda folder: _truncate(folder / "model.safetensors"),
+    "garbage weights": lambda folder: _garbage(folder / "model.safetensors"),
+    "broken config": lambda folder: (folder / "config.json").write_text('{"vocab_size": 3'),
+    "missing config": lambda folder: (folder / "config.json").unlink(),
+}
+FAST = [
+    ("captioning", "truncated weights"),
+    ("vqa", "missing weights"),
+    ("localization", "broken config"),
+    ("voice_to_face", "garbage weights"),
+    ("captioning", "missing config"),
+]
+"""Every tab and every kind of damage once; the slow run tries every pair."""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """A world scene and a two-second tone, as uploads."""
+    wav = tmp_path_factory.mktemp("faults") / "tone.wav"
+    rate = 16_000
+    soundfile.write(wav, 0.3 * np.sin(2 * np.pi * 220 * np.arange(2 * rate) / rate), rate)
+    return handle_file(str(SCENE)), handle_file(str(wav))
+
+
+def unload(names: list[str]) -> None:
+    default = hub.default_hub()
+    for name in names:
+        default.unload(name)
+
+
+@pytest.fixture()
+def damage(tmp_path: Path) -> Iterator[Callable[[str, str], None]]:
+    """``damage(tab, kind)``: serve every built-in model from a copy of checkpoints/ in which
+    that tab's checkpoint has that damage; afterwards the real folder again."""
+    copy = tmp_path / "checkpoints"
+    shutil.copytree(get_settings().checkpoints_dir, copy)
+    builtins = [tab.model for tab in TABS.values()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMC_CHECKPOINTS_DIR", str(copy))
+        get_settings.cache_clear()
+        unload(builtins)
+
+        def apply(tab: str, kind: str) -> None:
+            DAMAGES[kind](copy / TABS[tab].folder)
+
+        yield apply
+    get_settings.cache_clear()
+    unload(builtins)
+
+
+def ask(client: Client, api: str, args: tuple) -> str | None:
+    """None for a result, the sentence for a refusal."""
+    try:
+        client.predict(*args, api_name=api)
+    except AppError as error:
+        return str(error)
+    return None
+
+
+def assert_one_sentence(message: str) -> None:
+    for leak in LEAKS:
+        assert leak not in message, f"{leak!r} reached the client: {message}"
+    assert "\n" not in message and message.endswith("."), message
+    assert len(message) < 300, message
+
+
+def status_rows(client: Client) -> dict[str, dict]:
+    """The Status tab's table over HTTP, one dict per model."""
+    table, _ = client.predict(api_name="/status")
+    return {row[0]: dict(zip(table["headers"], row, strict=True)) for row in table["data"]}
+
+
+def check_fault(client: Client, files: tuple[dict, dict], broken: str, others: list[str]) -> None:
+    tab = TABS[broken]
+    for attempt in range(2):  # a failed load is tried again on the next request, and fails again
+        message = ask(client, tab.api, tab.args(*files))
+        assert message is not None, f"{broken} answered from a damaged checkpoint ({attempt})"
+        assert_one_sentence(message)
+        assert "built-in" in message and tab.word in message, message
+    for other in others:
+        assert ask(client, TABS[other].api, TABS[other].args(*files)) is None, other
+    *_, facts = client.predict(files[1], api_name="/sound")  # a tab without a model
+    assert "2.00 s" in facts
+    rows = status_rows(client)
+    assert rows[tab.model]["state"] == "failed"
+    assert tab.word in rows[tab.model]["error"] and str(REPO) not in rows[tab.model]["error"]
+    assert all(rows[TABS[other].model]["state"] == "loaded" for other in others)
+
+
+@pytest.mark.parametrize(("broken", "kind"), FAST)
+def test_damaged_checkpoint_breaks_only_its_own_tab(
+    app_client: Client, files: tuple[dict, dict], damage, broken: str, kind: str
+) -> None:
+    damage(broken, kind)
+    following = list(TABS)[(list(TABS).index(broken) + 1) % len(TABS)]
+    check_fault(app_client, files, broken, [following])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(DAMAGES))
+@pytest.mark.parametrize("broken", list(TABS))
+def test_every_damage_of_every_checkpoint_leaves_every_other_tab_working(
+    app_client: Client, files: tuple[dict, dict], damage, broken: str, kind: str
+) -> None:
+    damage(broken, kind)
+    check_fault(app_client, files, broken, [other for other in TABS if other != broken])
+
+
+def test_whole_checkpoints_folder_missing_leaves_status_and_sound_working(
+    app_client: Client, files: tuple[dict, dict], tmp_path: Path
+) -> None:
+    builtins = [tab.model for tab in TABS.values()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path / "nowhere"))
+        get_settings.cache_clear()
+        unload(builtins)
+        try:
+            for tab in TABS.values():
+                message = ask(app_client, tab.api, tab.args(*files))
+                assert message is not None and tab.word in message, message
+                assert_one_sentence(message)
+            assert ask(app_client, "/sound", (files[1],)) is None
+            rows = status_rows(app_client)
+            assert all(rows[model]["state"] == "failed" for model in builtins)
+        finally:
+            get_settings.cache_clear()
+            unload(builtins)
+
+
+PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str]] = {
+    "captioning": ("/caption", lambda i, a: (i, 3, "blip"), captioning.BLIP),
+    "vqa": ("/answer", lambda i, a: (i, "what is it?", vqa.VILT), vqa.VILT),
+    "localization": ("/localize", lambda i, a: (i, a, "zero-shot"), "clap"),
+    "voice_to_face": ("/voice_to_face", lambda i, a: (a, "pretrained", 0), "clap"),
+    "text_to_image": ("/text_to_image", lambda i, a: ("a dog", 1, 0, "diffusion"), "diffusion"),
+}
+"""Per tab: its pretrained choice, and the model whose download fails first."""
+
+
+def test_pretrained_models_offline_fail_fast_with_a_sentence_and_builtins_keep_working(
+    app_client: Client, files: tuple[dict, dict], tmp_path: Path
+) -> None:
+    registered = app_client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    offline = {tab: entry for tab, entry in PRETRAINED.items() if entry[0] in registered}
+    models = sorted({model for _, _, model in offline.values()})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+        unload(models)
+        for tab, (api, args, _) in offline.items():
+            start = time.perf_counter()
+            message = ask(app_client, api, args(*files))
+            assert time.perf_counter() - start < OFFLINE_SECONDS, tab
+            assert message is not None, f"{tab} answered with no network"
+            assert_one_sentence(message)
+            assert "built-in" in message, f"{tab}: does not point to the built-in model: {message}"
+        for tab in TABS.values():
+            assert ask(app_client, tab.api, tab.args(*files)) is None, tab.api
+        rows = status_rows(app_client)
+    assert all(rows[model]["state"] == "failed" and rows[model]["error"] for model in models)
