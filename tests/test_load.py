@@ -1,0 +1,31 @@
+"""The load bench, small: a few concurrent users against the real app, no failures allowed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_load_bench_serves_concurrent_users_without_failures() -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "load.py"), "--users", "3", "--requests", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, done.stderr[-2000:]
+    result = json.loads(lines[-1])
+    assert result["failures"] == 0, result["errors"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert result["requests"] == 6 and result["users"] == 3
+    assert result["throughput_ratio"] > 0 and result["p95_ms"] >= result["p50_ms"] > 0
+    assert len(result["endpoints"]) == 5  # every tab's built-in model was asked
