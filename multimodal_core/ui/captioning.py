@@ -53,17 +53,22 @@ def build_tab() -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            picture = ImageUpload(label="Picture", type="filepath", sources=["upload", "clipboard"])
+            picture = ImageUpload(
+                label="Picture",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="captioning-picture",
+            )
             beam_size = gr.Slider(1, captioning.MAX_BEAMS, value=5, step=1, label="Beam size (k)")
             model = gr.Radio(_model_choices(), value=default_model, label="Model")
-            run = gr.Button("Caption", variant="primary")
+            run = gr.Button("Caption", variant="primary", elem_id="captioning-run")
             examples = sorted((settings.examples_dir / "captioning").glob("*.png"))[:12]
             if examples:
                 gr.Examples(
                     [[str(path)] for path in examples], inputs=[picture], label="Example scenes"
                 )
         with gr.Column(scale=2):
-            caption = gr.Markdown("## ")
+            caption = gr.Markdown("## ", elem_id="captioning-caption")
             note = gr.Markdown()
             beams = gr.Dataframe(
                 headers=BEAM_COLUMNS,
@@ -71,12 +76,21 @@ def build_tab() -> None:
                 label="All beams (best first; score = log prob / length^alpha)",
                 interactive=False,
                 wrap=True,
+                # Fits a desktop column without sideways scrolling; a phone scrolls sideways
+                # instead of squeezing the numbers into one character per line.
+                column_widths=["56px", "240px", "72px", "72px", "340px"],
+                max_height=640,  # five wrapped beams without an inner scroll bar
+                elem_id="captioning-beams",
             )
+            # A heading, not the image's own label, which would cover the first row of maps.
+            gr.Markdown("**Where the model looked for each word** (built-in model; red = most)")
             attention = gr.Image(
                 label="Where the model looked for each word (built-in model)",
+                show_label=False,
+                elem_id="captioning-attention",
                 format="png",
                 interactive=False,
-                buttons=["download"],
+                buttons=["download", "fullscreen"],  # small maps on a phone: tap to enlarge
             )
     run.click(
         _caption,

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gradio as gr
+import numpy as np
+from PIL import Image
 
 from multimodal_core.errors import InputError, ModelUnavailableError
 
@@ -31,6 +33,21 @@ class ImageUpload(gr.Image):
 
     def preprocess(self, payload: Any) -> str | None:  # type: ignore[override]
         return None if payload is None else str(payload.path)
+
+
+def shown_large(picture: np.ndarray | None, side: int = 384) -> Image.Image | None:
+    """A small result picture enlarged with crisp pixels to about ``side`` for the page.
+
+    The browser shows a picture at most at its own size, so the 128 px heat map of an example
+    scene would be a thumbnail in a wide column; larger pictures are returned as they are.
+    """
+    if picture is None:
+        return None
+    image = Image.fromarray(picture)
+    factor = side // max(image.size)
+    if factor <= 1:
+        return image
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
 def user_errors(action: str) -> Callable[[F], F]:

@@ -10,7 +10,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import localization
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, shown_large, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _localize(image_path: str | None, audio_path: str | None, model: str):
             "Please upload or record a sound too, or pick an example.", print_exception=False
         )
     result = localization.localize(image_path, audio_path, model)
-    return result.overlay, result.spectrogram, localization.describe(result)
+    return shown_large(result.overlay), result.spectrogram, localization.describe(result)
 
 
 def build_tab() -> None:
@@ -71,18 +71,35 @@ def build_tab() -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            picture = ImageUpload(label="Picture", type="filepath", sources=["upload", "clipboard"])
+            picture = ImageUpload(
+                label="Picture",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="localization-picture",
+            )
             recording = gr.Audio(
-                sources=["upload", "microphone"], type="filepath", label="Recording"
+                sources=["upload", "microphone"],
+                type="filepath",
+                label="Recording",
+                elem_id="localization-recording",
             )
             model = gr.Radio(_model_choices(), value=default_model, label="Model")
-            run = gr.Button("Locate the sound", variant="primary")
+            run = gr.Button("Locate the sound", variant="primary", elem_id="localization-run")
             pairs = _examples(settings.examples_dir)
             if pairs:
-                gr.Examples(pairs, inputs=[picture, recording], label="Example pictures and sounds")
+                gr.Examples(
+                    pairs,
+                    inputs=[picture, recording],
+                    label="Example pictures and sounds",
+                    examples_per_page=5,  # a short table: on a phone the result comes below
+                )
         with gr.Column(scale=2):
+            # A heading, not the image's own label, which would cover the top of the picture.
+            gr.Markdown("**Where the sound comes from** (red = most likely)")
             overlay = gr.Image(
                 label="Where the sound comes from (red = most likely)",
+                show_label=False,
+                elem_id="localization-overlay",
                 format="png",
                 interactive=False,
                 buttons=["download"],
@@ -92,6 +109,8 @@ def build_tab() -> None:
             )
             spectrogram = gr.Image(
                 label="What the model hears (mel spectrogram)",
+                show_label=False,  # the picture carries its own title
+                elem_id="localization-spectrogram",
                 format="png",
                 interactive=False,
                 buttons=["download"],

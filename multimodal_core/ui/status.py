@@ -27,7 +27,12 @@ def build_tab() -> None:
     )
     # Callable values are evaluated each time the page loads.
     table = gr.Dataframe(
-        value=status.model_rows, headers=status.STATUS_COLUMNS, interactive=False, label="Models"
+        value=status.model_rows,
+        headers=status.STATUS_COLUMNS,
+        interactive=False,
+        label="Models",
+        max_height=800,  # every model at once, without an inner scroll bar
+        elem_id="status-models",
     )
     facts = gr.Markdown(value=_facts)
     refresh = gr.Button("Refresh")

@@ -56,15 +56,29 @@ def build_tab() -> None:
                 value=text_to_image.EXAMPLE_PROMPTS[0],
                 max_length=settings.max_text_chars,
                 lines=2,
+                elem_id="t2i-prompt",
             )
-            n = gr.Slider(1, text_to_image.MAX_IMAGES, value=4, step=1, label="Number of images")
+            n = gr.Slider(
+                1,
+                text_to_image.MAX_IMAGES,
+                value=4,
+                step=1,
+                label="Number of images",
+                elem_id="t2i-n",
+            )
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
             model = gr.Radio(_model_choices(), value=default_model, label="Model")
-            run = gr.Button("Draw", variant="primary")
+            run = gr.Button("Draw", variant="primary", elem_id="t2i-run")
             gr.Examples([[p] for p in text_to_image.EXAMPLE_PROMPTS], inputs=[prompt])
         with gr.Column(scale=2):
             note = gr.Markdown()
-            gallery = gr.Gallery(label="Pictures", columns=4, format="png", object_fit="contain")
+            gallery = gr.Gallery(
+                label="Pictures",
+                columns=4,
+                format="png",
+                object_fit="contain",
+                elem_id="t2i-gallery",
+            )
     with gr.Accordion("Interpolate between two prompts (built-in GAN, z fixed)", open=False):
         with gr.Row():
             prompt_a = gr.Textbox(label="From", value="a dog on a blue background")

@@ -38,11 +38,16 @@ def build_tab() -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Voice")
+            recording = gr.Audio(
+                sources=["upload", "microphone"],
+                type="filepath",
+                label="Voice",
+                elem_id="face-voice",
+            )
             default = "pretrained" if settings.preset == "pretrained" else "builtin"
             model = gr.Radio(_model_choices(), value=default, label="Model")
             seed = gr.Number(value=0, precision=0, label="Seed (pretrained portrait)")
-            draw = gr.Button("Draw a face", variant="primary")
+            draw = gr.Button("Draw a face", variant="primary", elem_id="face-run")
             examples = sorted(settings.examples_dir.glob("voice_*.wav"))[:6]
             if examples:
                 gr.Examples([[str(path)] for path in examples], inputs=[recording])
@@ -58,13 +63,21 @@ def build_tab() -> None:
                     interactive=False,
                     buttons=["download"],
                     height=256,
+                    elem_id="face-image",
                 )
                 with gr.Column():
-                    age = gr.Label(label="Age group (from the voice)", num_top_classes=3)
-                    gender = gr.Label(label="Gender (from the voice)", num_top_classes=2)
+                    age = gr.Label(
+                        label="Age group (from the voice)", num_top_classes=3, elem_id="face-age"
+                    )
+                    gender = gr.Label(
+                        label="Gender (from the voice)", num_top_classes=2, elem_id="face-gender"
+                    )
             meaning = gr.Markdown(f"**What this picture means:** {voice_to_face.MEANING}")
             spectrogram = gr.Image(
-                label="Spectrogram with pitch track", format="png", interactive=False
+                label="Spectrogram with pitch track",
+                show_label=False,  # the picture carries its own title
+                format="png",
+                interactive=False,
             )
     outputs = [face, age, gender, spectrogram, meaning]
     draw.click(

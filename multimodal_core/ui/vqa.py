@@ -8,7 +8,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import vqa
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, shown_large, user_errors
 
 TITLE = "Visual QA"
 
@@ -47,7 +47,7 @@ def _answer(path: str | None, question: str, model: str):
         )
     result = vqa.answer_question(path, question, model)
     top = {answer: score for answer, score in result.top}
-    return f"## {result.answer}", top, result.overlay, "  \n".join(result.notes)
+    return f"## {result.answer}", top, shown_large(result.overlay), "  \n".join(result.notes)
 
 
 def build_tab() -> None:
@@ -57,28 +57,43 @@ def build_tab() -> None:
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            picture = ImageUpload(label="Picture", type="filepath", sources=["upload", "clipboard"])
+            picture = ImageUpload(
+                label="Picture",
+                type="filepath",
+                sources=["upload", "clipboard"],
+                elem_id="vqa-picture",
+            )
             question = gr.Textbox(
                 label="Question",
                 placeholder="what is on the left?",
                 max_lines=2,
                 max_length=settings.max_text_chars,
+                elem_id="vqa-question",
             )
             model = gr.Radio(
                 [(label, name) for label, name in vqa.MODEL_CHOICES.items()],
                 value=default,
                 label="Model",
             )
-            run = gr.Button("Answer", variant="primary")
+            run = gr.Button("Answer", variant="primary", elem_id="vqa-run")
             if rows:
                 gr.Examples(rows, inputs=[picture, question], label="Example scenes")
             gr.Examples([[q] for q in questions], inputs=[question], label="Example questions")
         with gr.Column(scale=2):
-            answer = gr.Markdown("## ")
-            top = gr.Label(num_top_classes=vqa.TOP_K, label="Top answers")
+            answer = gr.Markdown("## ", elem_id="vqa-answer")
+            top = gr.Label(
+                num_top_classes=vqa.TOP_K,
+                label="Top answers",
+                show_heading=False,  # the answer is already the headline above
+                elem_id="vqa-top",
+            )
             notes = gr.Markdown()
+            # A heading, not the image's own label, which would cover the top of the picture.
+            gr.Markdown("**Where the model looked** (built-in models; red = most)")
             attention = gr.Image(
                 label="Where the model looked (built-in models)",
+                show_label=False,
+                elem_id="vqa-attention",
                 format="png",
                 interactive=False,
                 buttons=["download"],
