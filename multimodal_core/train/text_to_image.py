@@ -227,6 +227,7 @@ class TrainArgs:
     aux_weight: float = 1.0  # TAC-GAN auxiliary class loss (0 turns it off)
     kl_weight: float = 2.0  # StackGAN's conditioning-augmentation KL coefficient
     ema_decay: float = 0.999  # generator weights averaged for drawing (BigGAN)
+    ema_start: int = 3000  # until here the EMA copies the generator: early weights move too fast
     textures_step: int = 6000  # curriculum: textured backgrounds join at this step
     grid_step: int = 12000  # curriculum: grid scenes of one or two objects join here
     seed: int = 0
@@ -348,7 +349,7 @@ def train(args: TrainArgs) -> dict:
         g_loss.backward()
         opt_g.step()
         model.discriminator.requires_grad_(True)
-        update_ema(ema, model.generator, args.ema_decay if step > 200 else 0.0)
+        update_ema(ema, model.generator, args.ema_decay if step > args.ema_start else 0.0)
         step += 1
 
         for key, value in (
