@@ -61,6 +61,16 @@ def test_shapes_and_map_normalisation() -> None:
     torch.testing.assert_close(heat.amax(dim=(1, 2)), torch.ones(3))
 
 
+def test_pixel_map_puts_a_warm_background_at_zero_and_a_flat_map_at_zero() -> None:
+    grid = torch.full((1, 8, 8), 0.6)  # a warm background...
+    grid[0, 0, 0] = -0.5  # ...one cold corner (the minimum would lift the background to 0.7)
+    grid[0, 4:6, 4:6] = 0.9  # and the sounding object
+    heat = pixel_map(grid, 64, 64)[0]
+    assert heat[8:24, 8:24].max() < 1e-5  # background regions are not lit
+    assert heat[36:44, 36:44].min() > 0.9
+    assert pixel_map(torch.full((2, 8, 8), 0.3), 64, 64).abs().max() < 1e-3  # invisible
+
+
 def test_any_clip_length_and_no_loss_by_default() -> None:
     config = tiny_config()
     model = SoundLocalizer(config).eval()
