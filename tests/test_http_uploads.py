@@ -114,6 +114,14 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Sample]:
 
 
 @pytest.fixture(scope="module")
+def hour_long(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    """55 MB: under the upload limit, far over the audio limit (only its start is decoded)."""
+    path = tmp_path_factory.mktemp("hour") / "hour_8k.wav"
+    _write_tone(path, 3_600, 8_000)
+    return Sample(path, "audio")
+
+
+@pytest.fixture(scope="module")
 def goods(samples: dict[str, Sample]) -> Goods:
     return Goods(handle_file(str(SCENE)), handle_file(str(samples["speech.wav"].path)))
 
@@ -192,7 +200,7 @@ def send_upload(client: Client, goods: Goods, slot_key: str, name: str, sample: 
         assert "recording" in message, f"{where}: does not say it is a recording: {message}"
     if slot.kind == "audio" and sample.decodes_as == "image":
         assert "picture" in message, f"{where}: does not say it is a picture: {message}"
-    if sample.silent:
+    if sample.silent and slot.kind == "audio":
         assert "silent" in message, f"{where}: does not say it is silent: {message}"
 
 
@@ -275,15 +283,18 @@ def test_whole_corpus_into_every_upload_path(
     goods: Goods,
     samples: dict[str, Sample],
     baseline_mb: float,
-    tmp_path: Path,
+    hour_long: Sample,
     slot_key: str,
 ) -> None:
     """Every corpus file, and an hour-long recording, into one slot (one test per slot)."""
-    hour = tmp_path / "hour_8k.wav"
-    _write_tone(hour, 3_600, 8_000)  # 55 MB: under the upload limit, far over the audio limit
-    every = {**samples, "hour_8k.wav": Sample(hour, "audio")}
+    every = {**samples, "hour_8k.wav": hour_long}
+    failures = []
     for name, sample in every.items():
-        send_upload(app_client, goods, slot_key, name, sample)
+        try:
+            send_upload(app_client, goods, slot_key, name, sample)
+        except AssertionError as failure:  # go on: one run lists every file that fails
+            failures.append(str(failure).splitlines()[0])
+    assert not failures, "\n".join(failures)
 
 
 def test_server_still_answers_correctly_and_memory_stayed_bounded(
