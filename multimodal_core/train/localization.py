@@ -35,7 +35,7 @@ from multimodal_core.world.datasets import LocalizationDataset
 
 logger = logging.getLogger(__name__)
 
-THRESHOLDS = tuple(np.round(np.arange(0.2, 0.86, 0.05), 2))  # map cuts tried in calibration
+THRESHOLDS = tuple(np.round(np.arange(0.05, 0.86, 0.05), 2))  # map cuts tried in calibration
 
 
 @dataclass
@@ -61,6 +61,7 @@ class TrainArgs:
     val_every: int = 200  # steps between validations
     threads: int = 1  # torch threads; other jobs share the machine's two cores
     resume: bool = False
+    calibrate: bool = False  # only recalibrate the checkpoint at --out (after a map change)
     log_every: int = 25
 
 
@@ -222,6 +223,24 @@ def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict
     (args.out / "training.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
+def calibrate(args: TrainArgs) -> dict:
+    """Recalibrate the map threshold and confidence level of the checkpoint at ``args.out`` on
+    the validation scenes, without training: for a change in how maps are drawn from the grid."""
+    model = SoundLocalizer.from_pretrained(args.out).eval()
+    data = validation_set(args.val_scenes, features(model.config), args.seconds)
+    scores = validate(model, data)
+    record = json.loads((args.out / "training.json").read_text())
+    command = "python -m multimodal_core.train.localization --calibrate"
+    defaults = TrainArgs()
+    for name in ("out", "val_scenes", "seconds"):
+        if getattr(args, name) != getattr(defaults, name):
+            command += f" --{name.replace('_', '-')} {getattr(args, name)}"
+    record["calibration"] = {"command": command, "validation": scores}
+    save_best(model, scores, args, record)
+    logger.info("recalibrated %s: %s", args.out, scores)
+    return record
+
+
 def train(args: TrainArgs) -> dict:
     """Run (or resume) training; returns the record of the best checkpoint."""
     torch.set_num_threads(args.threads)
@@ -329,7 +348,8 @@ def train(args: TrainArgs) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = train(parse_args(argv))
+    args = parse_args(argv)
+    result = calibrate(args) if args.calibrate else train(args)
     print(json.dumps(result, default=str))
     return 0
 
