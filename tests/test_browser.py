@@ -21,7 +21,7 @@ from multimodal_core.ui import TAB_MODULES
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "screenshots"
 EXAMPLES = REPO / "examples"
-RESULT_TIMEOUT_MS = 120_000  # the first request of a tab loads its model
+RESULT_TIMEOUT_MS = 120_000  # a tab's first request loads its model (librosa compiles, too)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
@@ -35,7 +35,9 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 @pytest.fixture(scope="module")
 def app_url() -> Iterator[str]:
     import app
+    from multimodal_core import audio
 
+    audio.warm_up()  # as app.main() does: librosa compiles in the background while pages load
     demo = app.build_app()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
@@ -97,7 +99,7 @@ def test_sound_tab_draws_the_four_pictures(page, tmp_path: Path) -> None:
     upload(page, "sound-input", tmp_path / "chirp.wav")
     page.locator("#sound-analyse").click()
     for name in ("waveform", "stft", "mel", "mfcc"):
-        page.locator(f"#sound-{name} img").wait_for(timeout=60_000)
+        page.locator(f"#sound-{name} img").wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "2.00 s" in page.locator("#sound-facts").inner_text()
     shoot(page, "sound")
 
