@@ -1,29 +1,31 @@
 """Throughput under load: ``python bench/load.py [--users 8] [--requests 25] [--json]``.
 
-Starts the app in this process on 127.0.0.1 (the first free port from 7860), then sends the same
-requests twice through ``gradio_client``, as a person's browser would (upload, queue, result):
-one at a time from one client, and from ``--users`` clients at once, each sending ``--requests``
-in a row. The requests cycle through the tabs' built-in models with the files in ``examples/``:
-captioning, VQA, sound localization, voice to face and sound analysis. Reports requests per
-second both ways, their ratio (``throughput_ratio``, concurrent / one at a time), latency
-percentiles of each request under load, and failures (any exception; must be 0).
+Starts the app in this process on 127.0.0.1 (the first free port from 7860) and sends the same
+requests twice through ``gradio_client``, as a person's browser would (upload, queue, result;
+result pictures are not downloaded: a browser fetches them apart, outside the queue): one at a
+time from one client, then from ``--users`` clients at once, each sending ``--requests`` in a row.
+The requests cycle through the tabs' built-in models with the files in ``examples/``: captioning,
+VQA, sound localization, voice to face and sound analysis. Reports requests per second both ways,
+their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
+the server's CPU time per request, and failures (any exception; must be 0).
 The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import logging
+import multiprocessing
 import os
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,13 @@ EXAMPLES = REPO / "examples"
 
 @dataclass(frozen=True)
 class Request:
-    """One API call: the endpoint and a function giving its arguments (fresh file handles)."""
+    """One API call: the endpoint and its arguments, files as paths (uploaded at each call)."""
 
     api_name: str
-    args: Callable[[], tuple[Any, ...]]
+    args: tuple[Any, ...]
+
+    def payload(self) -> tuple[Any, ...]:
+        return tuple(handle_file(a) if isinstance(a, Path) else a for a in self.args)
 
 
 def requests_mix() -> list[Request]:
@@ -53,17 +58,11 @@ def requests_mix() -> list[Request]:
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
     per_tab = [
-        [Request("/caption", lambda p=p: (handle_file(p), 5, "builtin")) for p in scenes],
-        [
-            Request("/answer", lambda p=p, q=q: (handle_file(p), q, "vqa"))
-            for p, q in zip(scenes, itertools.cycle(questions))
-        ],
-        [
-            Request("/localize", lambda p=p, a=a: (handle_file(p), handle_file(a), "builtin"))
-            for p, a in pairs
-        ],
-        [Request("/voice_to_face", lambda v=v: (handle_file(v), "builtin", 0)) for v in voices],
-        [Request("/sound", lambda v=v: (handle_file(v),)) for v in voices],
+        [Request("/caption", (p, 5, "builtin")) for p in scenes],
+        [Request("/answer", (p, q, "vqa")) for p, q in zip(scenes, itertools.cycle(questions))],
+        [Request("/localize", (p, a, "builtin")) for p, a in pairs],
+        [Request("/voice_to_face", (v, "builtin", 0)) for v in voices],
+        [Request("/sound", (v,)) for v in voices],
     ]
     if not all(per_tab):
         raise SystemExit(f"examples are missing in {EXAMPLES}: one of the tabs has none")
@@ -73,15 +72,29 @@ def requests_mix() -> list[Request]:
 
 @dataclass
 class Run:
-    """Wall time of a run and each request's latency (seconds) and error (None when fine)."""
+    """Wall seconds of a run, each request's latency (s), the errors, and the CPU seconds the
+    server used meanwhile (unlike wall time, hardly changed by other jobs on the machine)."""
 
     seconds: float
     latencies: list[float]
     errors: list[str]
+    server_cpu_seconds: float = 0.0
+
+    def __add__(self, other: Run) -> Run:
+        return Run(
+            self.seconds + other.seconds,
+            self.latencies + other.latencies,
+            self.errors + other.errors,
+            self.server_cpu_seconds + other.server_cpu_seconds,
+        )
 
     @property
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return round(1000 * self.server_cpu_seconds / len(self.latencies), 1)
 
 
 def send(client: Client, requests: list[Request]) -> tuple[list[float], list[str]]:
@@ -90,23 +103,27 @@ def send(client: Client, requests: list[Request]) -> tuple[list[float], list[str
     for request in requests:
         start = time.perf_counter()
         try:
-            client.predict(*request.args(), api_name=request.api_name)
+            client.predict(*request.payload(), api_name=request.api_name)
         except Exception as error:  # a failure of the app, counted, never hidden
             errors.append(f"{request.api_name}: {type(error).__name__}: {error}")
         latencies.append(time.perf_counter() - start)
     return latencies, errors
 
 
-def run_one_at_a_time(url: str, requests: list[Request]) -> Run:
-    client = Client(url, verbose=False)
-    start = time.perf_counter()
-    latencies, errors = send(client, requests)
-    return Run(time.perf_counter() - start, latencies, errors)
+@functools.cache
+def connect(url: str, users: int) -> list[Client]:
+    """``users`` clients, made once per process: each fetches the app's config, which is slow."""
+    options = {"verbose": False, "download_files": False, "httpx_kwargs": {"timeout": 60}}
+    return [Client(url, **options) for _ in range(users)]
 
 
-def run_concurrently(url: str, per_user: list[list[Request]]) -> Run:
-    """Each user a client of its own, in a thread, all released at the same moment."""
-    clients = [Client(url, verbose=False) for _ in per_user]
+def run_users(url: str, per_user: list[list[Request]]) -> Run:
+    """Each user a client of its own, in a thread, all released at the same moment.
+
+    Runs in a child process (see :func:`measure`). Clients wait up to a minute for an answer, as
+    a browser would, not httpx's default 5 s.
+    """
+    clients = connect(url, len(per_user))
     ready = threading.Barrier(len(per_user) + 1)
 
     def user(index: int) -> tuple[list[float], list[str]]:
@@ -151,24 +168,41 @@ def serve(attempts: int = 3) -> tuple[gr.Blocks, str]:
     raise RuntimeError(f"the app did not start in {attempts} attempts") from failure
 
 
-def measure(users: int, per_user: int) -> dict[str, Any]:
-    """Start the app, warm every endpoint, then time the same requests both ways."""
+def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
+    """Start the app, warm every endpoint, then time the same requests both ways.
+
+    In each of ``rounds`` rounds a share of every user's requests is sent one at a time, then
+    the same share concurrently, so that other load on the machine hits both ways alike. The
+    clients run in a child process: in the server's process their Python work would compete for
+    its interpreter lock, which a person's browser never does.
+    """
     mix = requests_mix()
     schedule = [[mix[(u * per_user + i) % len(mix)] for i in range(per_user)] for u in range(users)]
+    shares = [[user[r::rounds] for user in schedule] for r in range(rounds)]
+    flat = [r for share in shares for user in share for r in user]  # in the order sent
+    sequential = concurrent = Run(0.0, [], [])
     demo, url = serve()
     try:
-        warm = run_one_at_a_time(url, list({r.api_name: r for r in mix}.values()))  # loads models
-        if warm.errors:
-            raise SystemExit("warm-up failed: " + "; ".join(warm.errors[:3]))
-        flat = [r for user in schedule for r in user]
-        sequential = run_one_at_a_time(url, flat)
-        concurrent = run_concurrently(url, schedule)
+        with multiprocessing.get_context("spawn").Pool(1) as clients:
+
+            def timed(requests: list[list[Request]]) -> Run:
+                cpu = time.process_time()
+                run = clients.apply(run_users, (url, requests))
+                return replace(run, server_cpu_seconds=time.process_time() - cpu)
+
+            warm = timed([list({r.api_name: r for r in mix}.values())])  # loads every model
+            if warm.errors:
+                raise SystemExit("warm-up failed: " + "; ".join(warm.errors[:3]))
+            for share in shares:
+                sequential += timed([[r for user in share for r in user]])
+                concurrent += timed(share)
     finally:
         demo.close()
     return {
         "users": users,
         "requests_per_user": per_user,
         "requests": users * per_user,
+        "rounds": rounds,
         "sequential_rps": round(sequential.rps, 2),
         "concurrent_rps": round(concurrent.rps, 2),
         "throughput_ratio": round(concurrent.rps / sequential.rps, 2),
@@ -176,6 +210,8 @@ def measure(users: int, per_user: int) -> dict[str, Any]:
         "p95_ms": percentile_ms(concurrent.latencies, 95),
         "sequential_p50_ms": percentile_ms(sequential.latencies, 50),
         "sequential_p95_ms": percentile_ms(sequential.latencies, 95),
+        "sequential_server_cpu_ms_per_request": sequential.cpu_ms_per_request,
+        "concurrent_server_cpu_ms_per_request": concurrent.cpu_ms_per_request,
         "sequential_p50_ms_by_endpoint": median_ms_by_endpoint(flat, sequential.latencies),
         "failures": len(sequential.errors) + len(concurrent.errors),
         "errors": (sequential.errors + concurrent.errors)[:5],
@@ -189,12 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=25, help="requests per user (default 25)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternations of the two ways")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args(argv)
-    if args.users < 1 or args.requests < 2:
-        parser.error("--users must be >= 1 and --requests >= 2")
+    if args.users < 1 or not 1 <= args.rounds <= args.requests:
+        parser.error("--users must be >= 1, and --rounds between 1 and --requests")
     logging.basicConfig(level=logging.WARNING)
-    result = measure(args.users, args.requests)
+    result = measure(args.users, args.requests, args.rounds)
     if not args.json:
         print(
             f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
@@ -208,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{f'{args.users} users':<14}{result['concurrent_rps']:>8.2f}"
             f"{result['p50_ms']:>10.0f}{result['p95_ms']:>10.0f}"
+        )
+        print(
+            "server CPU time per request: "
+            f"{result['sequential_server_cpu_ms_per_request']} ms one at a time, "
+            f"{result['concurrent_server_cpu_ms_per_request']} ms with {args.users} users"
         )
         print(f"throughput ratio {result['throughput_ratio']:.2f}x, failures {result['failures']}")
         for error in result["errors"]:
