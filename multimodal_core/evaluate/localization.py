@@ -405,9 +405,23 @@ def _row(name: str, *values: float | None) -> str:
     return "| " + " | ".join([name, *cells]) + " |"
 
 
+TARGETS: dict[str, tuple[str, float]] = {
+    "pointing_acc": ("pointing", 0.97),
+    "swap_acc": ("swap test", 0.95),
+    "ciou": ("cIoU@0.5", 0.40),
+    "auc": ("AUC", 0.45),
+}
+"""The issue's targets, stated in the card beside the figures."""
+
+NOTES_HEADING = "## Notes"
+"""A hand-written section from this heading on survives rewriting the card."""
+
+
 def write_card(checkpoint: Path, result: dict) -> None:
     """The model card: what the model is, its figures against the baselines, how to retrain."""
     import json
+
+    from multimodal_core.models.localization import BACKGROUND_QUANTILE
 
     training_file = checkpoint / "training.json"
     training = json.loads(training_file.read_text()) if training_file.is_file() else {}
@@ -433,6 +447,22 @@ def write_card(checkpoint: Path, result: dict) -> None:
                  r["ciou_random_object"], r["auc_random_object"]),
         ]
     )  # fmt: skip
+    calibrated = training.get("calibration")
+    calibration = (
+        f"- Map threshold and confidence recalibrated on validation without training, with "
+        f"`{calibrated['command']}`: cIoU@0.5 {calibrated['validation']['ciou']:.3f}, AUC "
+        f"{calibrated['validation']['auc']:.3f} at the cut "
+        f"{calibrated['validation']['threshold']:.2f}.\n"
+        if calibrated
+        else ""
+    )
+    targets = "\n".join(
+        f"- {name}: {r[key]:.3f} against the target {target:.2f}: "
+        + ("met" if r[key] >= target else "**missed**")
+        for key, (name, target) in TARGETS.items()
+    )
+    beaten = r["ciou"] > r["ciou_random_object"] and r["auc"] > r["auc_random_object"]
+    targets += "\n- cIoU@0.5 and AUC above every baseline: " + ("yes" if beaten else "**no**")
     text = f"""# Built-in sound-source localization model
 
 Visual net + audio net + attention net after Senocak et al. 2018, "Learning to Localize Sound
@@ -450,8 +480,9 @@ to validate and evaluate. {training.get("parameters", 0):,} parameters, fp16 wei
   (`audio.log_mel`, {config["sample_rate"]} Hz), mean and max pooled over time.
 - Attention net: cosine similarity of the sound with every region, softmax over regions (the
   attention map, sums to 1), attended visual vector matched with the sound.
-- Shown and thresholded map: the cosine similarity, bilinearly upsampled, scaled to [0, 1] by
-  its own range. Calibrated on 300 validation scenes: map threshold
+- Shown and thresholded map: the cosine similarity, bilinearly upsampled, scaled to [0, 1]
+  between the picture's typical region (its {BACKGROUND_QUANTILE:.0%} quantile, 0 and below) and
+  its peak (1). Calibrated on 300 validation scenes: map threshold
   **{config["map_threshold"]:.2f}** for cIoU (0.5 is Senocak et al.'s default), and peak
   similarity **{config["confident_similarity"]:.2f}** below which the app calls a map low
   confidence (balanced accuracy {val.get("confidence_balanced_accuracy", nan):.2f} between
@@ -493,9 +524,17 @@ object's sound (swap, with that object's box); the map for both sounds mixed.
   random. Twemoji graphics (CC-BY 4.0); sounds from the TimGM6mb SoundFont (pretty_midi) and
   eSpeak NG voices.
 - Retrain: the command above writes `checkpoints/localization` (resume state in
-  `runs/localization`, `--resume` continues); then rerun the evaluation with `--write-card`.
+  `runs/localization`, `--resume` continues; `--minutes` is the whole run's budget, resumes
+  included); then rerun the evaluation with `--write-card`.
+{calibration}
+## Targets
+
+{targets}
 """
-    (checkpoint / "README.md").write_text(text, encoding="utf-8")
+    card = checkpoint / "README.md"
+    old = card.read_text(encoding="utf-8") if card.is_file() else ""
+    notes = old[old.index(NOTES_HEADING) :] if NOTES_HEADING in old else ""
+    card.write_text(text + ("\n" + notes if notes else ""), encoding="utf-8")
 
 
 # ----- entry point ------------------------------------------------------------------------------
