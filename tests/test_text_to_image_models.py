@@ -131,6 +131,20 @@ def test_training_helpers_keep_the_object_and_name_it() -> None:
     assert multi_hot(["dog", "cat"]).sum() == 2
 
 
+def test_mode_seeking_loss_punishes_one_picture_per_prompt() -> None:
+    from multimodal_core.train.text_to_image import mode_seeking_loss
+
+    z_a, z_b = torch.randn(2, 4, 8)
+    same = torch.rand(4, 3, 8, 8)
+    different = torch.rand(4, 3, 8, 8)
+    collapsed = mode_seeking_loss(same, same, z_a, z_b)
+    varied = mode_seeking_loss(same, different, z_a, z_b)
+    assert collapsed > 100 * varied > 0  # identical pictures for two noises cost the most
+    images = same.clone().requires_grad_(True)
+    mode_seeking_loss(images, different, z_a, z_b).backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # it reaches the generator
+
+
 JUDGE = REPO_ROOT / "checkpoints" / "world_classifier"
 
 

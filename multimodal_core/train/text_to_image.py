@@ -227,6 +227,8 @@ class TrainArgs:
     aux_weight: float = 1.0  # TAC-GAN auxiliary class loss (0 turns it off)
     kl_weight: float = 2.0  # StackGAN's conditioning-augmentation KL coefficient
     ema_decay: float = 0.999  # generator weights averaged for drawing (BigGAN)
+    mode_seeking_weight: float = 1.0  # MSGAN term against one picture per prompt (0: off)
+    mode_seeking_batch: int = 8  # prompts drawn twice per step for it
     ema_start: int = 3000  # until here the EMA copies the generator: early weights move too fast
     textures_step: int = 6000  # curriculum: textured backgrounds join at this step
     grid_step: int = 12000  # curriculum: grid scenes of one or two objects join here
@@ -258,6 +260,17 @@ def stage_at(args: TrainArgs, step: int) -> str:
     if step >= args.grid_step:
         return "mixed"
     return "centre-all" if step >= args.textures_step else "centre-colours"
+
+
+def mode_seeking_loss(
+    images_a: torch.Tensor, images_b: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor
+) -> torch.Tensor:
+    """MSGAN (Mao et al. 2019, arXiv:1903.05628): for the same texts, the ratio of the noise
+    distance to the picture distance; small when two noises give two different pictures.
+    Without it the generator drew one picture per prompt whatever the seed."""
+    pictures = (images_a - images_b).abs().flatten(1).mean(1)
+    noises = (z_a - z_b).abs().mean(1)
+    return (noises / (pictures + 1e-5)).mean()
 
 
 @torch.no_grad()
@@ -345,6 +358,13 @@ def train(args: TrainArgs) -> dict:
 
         model.discriminator.requires_grad_(False)  # the generator's step leaves D alone
         g_loss = model.generator_loss(fake, text, labels, kl, args.aux_weight, args.kl_weight)
+        if args.mode_seeking_weight > 0:  # as drawn at inference: the text's mean condition
+            k = min(args.mode_seeking_batch, args.batch_size)
+            z_a, z_b = torch.randn(2, k, config.z_dim, device=device)
+            pair = model.generator(text[:k].repeat(2, 1), torch.cat([z_a, z_b]))[0]
+            seeking = mode_seeking_loss(pair[:k], pair[k:], z_a, z_b)
+            g_loss = g_loss + args.mode_seeking_weight * seeking
+            window.setdefault("seek", []).append(float(seeking.detach()))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
