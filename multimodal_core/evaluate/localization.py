@@ -413,14 +413,12 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 """The issue's targets, stated in the card beside the figures."""
 
-NOTES_HEADING = "## Notes"
-"""A hand-written section from this heading on survives rewriting the card."""
-
 
 def write_card(checkpoint: Path, result: dict) -> None:
     """The model card: what the model is, its figures against the baselines, how to retrain."""
     import json
 
+    from multimodal_core.evaluate.cards import save_card
     from multimodal_core.models.localization import BACKGROUND_QUANTILE
 
     training_file = checkpoint / "training.json"
@@ -531,10 +529,7 @@ object's sound (swap, with that object's box); the map for both sounds mixed.
 
 {targets}
 """
-    card = checkpoint / "README.md"
-    old = card.read_text(encoding="utf-8") if card.is_file() else ""
-    notes = old[old.index(NOTES_HEADING) :] if NOTES_HEADING in old else ""
-    card.write_text(text + ("\n" + notes if notes else ""), encoding="utf-8")
+    save_card(checkpoint / "README.md", text)
 
 
 # ----- entry point ------------------------------------------------------------------------------

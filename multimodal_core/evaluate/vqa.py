@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multimodal_core.evaluate.cards import save_card
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers
 from multimodal_core.settings import get_settings
 from multimodal_core.train.vqa import (
@@ -249,8 +250,8 @@ def _training_lines(record: dict, baseline: dict) -> list[str]:
     lines = [
         f"- Command: `{record.get('command', '?')}` (seed {record.get('seed', '?')})"
         + (
-            "; it resumed a run of the same arguments with a shorter `--minutes` budget"
-            " (the learning-rate schedule follows the elapsed time, so it continued it)."
+            "; it resumed an earlier run (`--minutes` is the whole run's budget and the"
+            " learning-rate schedule follows the elapsed time; see the notes for its history)."
             if resumed
             else "."
         ),
@@ -345,7 +346,7 @@ tab). Answers come from a fixed list; "kid" and other words shared by two classe
 right reading; multi-word synonyms that contain another class's noun ("old man") are read as
 that noun.
 """
-        (args.world / "README.md").write_text(card)
+        save_card(args.world / "README.md", card)
     if (args.easyvqa / "model.safetensors").is_file():
         record = _training(args.easyvqa)
         rows = [
@@ -375,7 +376,7 @@ validation; the 1,000-image test set is used only by the evaluation. fp16 weight
 {chr(10).join(_training_lines(record, _training(args.easyvqa_question_only)))}
 - Retrain: the command above writes `checkpoints/vqa_easyvqa`.
 """
-        (args.easyvqa / "README.md").write_text(card)
+        save_card(args.easyvqa / "README.md", card)
     for folder, data, acc, per_type in (
         (args.world_question_only, "the synthetic world", r["world_question_only_acc"],
          r["question_only_per_type"]),
