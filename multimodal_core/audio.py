@@ -108,29 +108,28 @@ def _amplitude_db(value: float) -> float:
     return max(DB_FLOOR, 20.0 * float(np.log10(max(value, 1e-12))))
 
 
-def _figure_to_array(figure) -> np.ndarray:
+def figure_to_array(figure) -> np.ndarray:
+    """The drawn figure as an RGB uint8 array."""
     figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return pixels
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
 
-def _new_figure(title: str):
-    import matplotlib
+def new_figure(title: str):
+    """A figure and its axes for one plot, drawn by Agg without pyplot: pyplot keeps every
+    figure in one global registry that concurrent requests would share (not thread-safe)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    figure = Figure(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
     axes.set_title(title, fontsize=10)
     return figure, axes
 
 
 def waveform_image(samples: np.ndarray, sample_rate: int, title: str = "Waveform") -> np.ndarray:
     """A plot of amplitude against seconds, as an RGB uint8 array."""
-    figure, axes = _new_figure(title)
+    figure, axes = new_figure(title)
     step = max(1, len(samples) // 20_000)  # plotting every sample of a long clip is slow
     times = np.arange(0, len(samples), step) / sample_rate
     axes.plot(times, samples[::step], linewidth=0.6, color="#1f5fa8")
@@ -138,7 +137,7 @@ def waveform_image(samples: np.ndarray, sample_rate: int, title: str = "Waveform
     axes.set_ylim(-1.05, 1.05)
     axes.set_xlabel("time (s)")
     axes.set_ylabel("amplitude")
-    return _figure_to_array(figure)
+    return figure_to_array(figure)
 
 
 def spectrogram_image(
@@ -159,7 +158,7 @@ def spectrogram_image(
     import librosa
 
     values = np.asarray(values, dtype=np.float32)
-    figure, axes = _new_figure(title)
+    figure, axes = new_figure(title)
     seconds = values.shape[1] * hop_length / sample_rate
     top = fmax or sample_rate / 2
     extent = (0.0, seconds, 0.0, top if scale != "coefficient" else values.shape[0])
@@ -190,7 +189,7 @@ def spectrogram_image(
     else:
         axes.set_ylabel("frequency (Hz)")
     figure.colorbar(image, ax=axes, label=unit, pad=0.01)
-    return _figure_to_array(figure)
+    return figure_to_array(figure)
 
 
 def warm_up() -> threading.Thread:

@@ -148,16 +148,11 @@ def pitch_spectrogram_image(
 ) -> np.ndarray:
     """The STFT spectrogram up to ``top_hz`` (linear axis, where pitch lives) with the pyin
     pitch track drawn over it, as an RGB uint8 array."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     n_fft, hop = 1024, 256
     db = audio.to_db(audio.power_spectrogram(samples, n_fft, hop)).numpy()  # (F, T)
     rows = int(top_hz / (sample_rate / n_fft)) + 1
     seconds = db.shape[1] * hop / sample_rate
-    figure, axes = plt.subplots(figsize=(7.2, 2.8), dpi=100, layout="constrained")
+    figure, axes = audio.new_figure("")
     image = axes.imshow(
         db[:rows], origin="lower", aspect="auto", extent=(0, seconds, 0, top_hz), cmap="magma"
     )
@@ -172,10 +167,7 @@ def pitch_spectrogram_image(
     axes.set_ylabel("frequency (Hz)")
     axes.set_xlim(0, max(seconds, 1e-3))
     figure.colorbar(image, ax=axes, label="dB", pad=0.01)
-    figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(figure)
-    return pixels
+    return audio.figure_to_array(figure)
 
 
 def _enlarge(face: np.ndarray, side: int = FACE_DISPLAY) -> np.ndarray:
