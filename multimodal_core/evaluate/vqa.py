@@ -275,8 +275,8 @@ def _targets(r: dict) -> str:
     types = "met" if not weak else "missed by " + ", ".join(weak)
     return (
         f"Targets: overall >= 97% {overall}; every type >= 93% {types}; question-only <= 50%: "
-        f"{_cell(r['world_question_only_acc'])}. Counts and relations learn last: relation was "
-        "still rising when the 45-minute budget ended (its test figure rests on few questions)."
+        f"{_cell(r['world_question_only_acc'])}. Counts and relations learn last; relation "
+        "figures rest on the fewest questions (the world asks at most one per scene)."
     )
 
 
