@@ -7,6 +7,7 @@ naming it in :data:`TAB_MODULES`, in the order the tabs appear.
 TAB_MODULES: tuple[str, ...] = (
     "captioning",
     "vqa",
+    "text_to_image",
     "localization",
     "voice_to_face",
     "sound",
