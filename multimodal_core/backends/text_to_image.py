@@ -1,4 +1,4 @@
-"""Pretrained text-to-image: a one-step (or few-step) diffusion pipeline through diffusers.
+"""Pretrained text-to-image: a few-step (or one-step) diffusion pipeline through diffusers.
 
 The Hub id comes from settings (``MMC_DIFFUSION_MODEL``); the default is LCM Dreamshaper v7, a
 latent consistency model that draws in four steps and is MIT-licensed (SD-Turbo draws in one step

@@ -251,7 +251,8 @@ def describe(result: LocalizationResult) -> str:
         lines = [
             "**Red = where the sound most likely comes from.** The built-in model compares the "
             "sound with every cell of a 32 x 32 grid over the picture; the map is that "
-            "similarity, scaled so its strongest cell is 1. It was trained only by matching "
+            "similarity, scaled from the picture's typical region (0, dark) to its strongest "
+            "cell (1). It was trained only by matching "
             "sounds with pictures, never told where objects are.",
             f"Strongest point: x = {x}, y = {y}; similarity {result.confidence:.2f} "
             f"({'confident' if result.confident else 'low confidence'}).",

@@ -2,7 +2,7 @@
 
 The built-in model is the text-conditional GAN trained on the synthetic world
 (``checkpoints/text_to_image``), conditioned on the shared MiniLM sentence encoder; the
-pretrained choice is a one-step diffusion pipeline (Hub id from settings). All are declared in
+pretrained choice is a few-step diffusion pipeline (Hub id from settings). All are declared in
 the shared hub here and loaded on first use. Drawing goes through
 :func:`multimodal_core.models.text_gan.sample_images`, the function the evaluation and the
 bench use too.
@@ -33,7 +33,7 @@ MODELS: dict[str, str] = {"builtin": BUILTIN, "diffusion": DIFFUSION}
 """User-facing choice -> hub name."""
 MODEL_LABELS: dict[str, str] = {
     "builtin": "Built-in: text-conditional GAN (synthetic world, offline)",
-    "diffusion": "Pretrained: one-step diffusion (downloads from the Hub)",
+    "diffusion": "Pretrained: few-step diffusion (downloads from the Hub)",
 }
 MAX_IMAGES = 8
 MAX_SEED = 2**31 - 1

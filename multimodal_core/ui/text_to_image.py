@@ -19,7 +19,7 @@ world (emoji objects on coloured, grass, brick or gravel backgrounds), so descri
 "a dog on a blue background"; words it never saw ("a pooch") still land near the ones it knows.
 The **seed** fixes the noise: the same seed draws the same pictures, another seed another
 variation. **Interpolate** keeps z fixed and walks from one sentence's vector to another's.
-The **pretrained** choice is a one-step diffusion model from the Hugging Face Hub."""
+The **pretrained** choice is a few-step diffusion model from the Hugging Face Hub."""
 
 
 def _model_choices() -> list[tuple[str, str]]:
