@@ -26,18 +26,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def app_client() -> Iterator[Client]:
-    """The whole app served in this process on a free port, and a gradio_client for it.
+def app_url() -> Iterator[str]:
+    """The whole app served in this process on a free port, once for every test that needs it.
 
     In-process on purpose: tests can read the server's memory and swap its settings and models.
     """
-    from gradio_client import Client
-
     import app
+    from multimodal_core import audio
 
+    audio.warm_up()  # as app.main() does: librosa compiles in the background
     demo = app.build_app()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     try:
-        yield Client(url, verbose=False)
+        yield url
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_client(app_url: str) -> Client:
+    """A gradio_client for the served app."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)

@@ -33,20 +33,6 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 
 
 @pytest.fixture(scope="module")
-def app_url() -> Iterator[str]:
-    import app
-    from multimodal_core import audio
-
-    audio.warm_up()  # as app.main() does: librosa compiles in the background while pages load
-    demo = app.build_app()
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
-    try:
-        yield url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

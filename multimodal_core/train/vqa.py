@@ -251,8 +251,9 @@ def world_qas(
     answer_index = _world_answer_index()
     types, draws = focus
     asked = language.questions(scene)
-    for draw in range(1, draws + 1 if types else 1):
-        asked += language.questions(scene, types, draw=draw)
+    if types:
+        for draw in range(1, draws + 1):
+            asked += language.questions(scene, types, draw=draw)
     unique = {q.text: q for q in asked}.values()  # a text always has the same answer
     qas = [(q.text, answer_index[q.answer], q.type) for q in unique]
     return resize_square(scene.image, size), qas
