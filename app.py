@@ -23,6 +23,14 @@ switch a tab to an established pretrained model instead."""
 
 THEME = gr.themes.Soft()  # built-in theme with system fonts: no web fonts to fetch
 
+CSS = """
+/* Gradio's gallery keeps each column at least 100 px wide, so four pictures in a row ran off a
+   phone screen; narrow screens get two columns instead. */
+@media (max-width: 600px) {
+  #t2i-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+}
+"""
+
 
 def build_app() -> gr.Blocks:
     """The Blocks app with every registered tab; nothing is loaded until a request needs it."""
@@ -45,6 +53,7 @@ def launch_options() -> dict:
         "max_file_size": f"{settings.max_upload_mb:g}mb",
         "allowed_paths": [str(settings.examples_dir)],
         "theme": THEME,
+        "css": CSS,
         "footer_links": ["api", "gradio", "settings"],
     }
 

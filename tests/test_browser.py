@@ -155,6 +155,10 @@ def test_text_to_image_tab_draws_a_gallery(page) -> None:
     images = page.locator("#t2i-gallery img")
     images.first.wait_for(timeout=RESULT_TIMEOUT_MS)
     assert images.count() >= 4  # the slider's default number of images
+    width = page.viewport_size["width"]
+    for index in range(images.count()):  # none runs off a phone's screen
+        box = images.nth(index).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, (index, box)
     shoot(page, "text_to_image")
 
 
