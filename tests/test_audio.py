@@ -64,3 +64,14 @@ def test_pictures_are_rgb_images() -> None:
         assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
         assert picture.shape[0] > 100 and picture.shape[1] > 300
         assert picture.std() > 10  # something is drawn
+
+
+def test_a_long_waveform_is_drawn_as_its_envelope_where_the_sound_is() -> None:
+    samples = np.zeros(4 * RATE, np.float32)
+    samples[3 * RATE :] = tone(440)[:RATE]  # silence, then one loud second
+    picture = audio.waveform_image(samples, RATE).astype(int)
+    line = (picture[..., 2] > 120) & (picture[..., 0] < 90)  # the plot's blue
+    loud = np.flatnonzero(line.sum(axis=0) > 40)  # columns with a tall stroke of blue
+    width = picture.shape[1]  # the axes run from 0.11 to 0.97 of it: 3 s of 4 is at 0.755
+    assert 0.74 * width < loud.min() and loud.max() < 0.98 * width
+    assert audio.waveform_image(tone(440)[:100], RATE).std() > 10  # a short clip: a line
