@@ -32,3 +32,24 @@ def test_calibrate_rewrites_threshold_and_confidence_and_records_how(tmp_path: P
         torch.testing.assert_close(calibrated.state_dict()[name], weights)
     stored = json.loads((tmp_path / "training.json").read_text())
     assert stored["step"] == 7 and "--calibrate" in stored["calibration"]["command"]
+
+
+def test_a_short_run_writes_a_checkpoint_whose_attention_respects_the_floor(
+    tmp_path: Path,
+) -> None:
+    """Two steps end to end (render, companion clips, loss, validation, save, resume state);
+    the default attention temperature (0.1) starts below the floor, so the clamp must act."""
+    args = train.parse_args(
+        [
+            "--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run"),
+            "--max-steps", "2", "--batch-size", "4", "--prefill", "8", "--buffer-size", "16",
+            "--fresh-per-step", "1", "--val-scenes", "4", "--val-every", "2",
+            "--attention-temperature-floor", "0.15",
+        ]
+    )  # fmt: skip
+    record = train.train(args)
+
+    assert record["total_steps"] == 2 and (tmp_path / "run" / "state.pt").is_file()
+    model = SoundLocalizer.from_pretrained(tmp_path / "out")
+    temperature = float(model.attention.log_attention_scale.detach().float().exp()) ** -1
+    assert temperature >= 0.15 - 1e-3

@@ -56,6 +56,9 @@ class TrainArgs:
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
     companion_weight: float = 1.0  # the loss over each picture's own two sources (0: InfoNCE only)
+    # The attention softmax may not get sharper than this: a sharp one lets a few peak regions
+    # carry the match, and the map lit only a quarter of the object (0: learned freely).
+    attention_temperature_floor: float = 0.15
     seed: int = 0
     seconds: float = 2.0  # clip length; the audio net pools over time, so any length works
     buffer_size: int = 4096  # rendered pairs kept for sampling (about 300 MB)
@@ -319,6 +322,11 @@ def train(args: TrainArgs) -> dict:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
+        if args.attention_temperature_floor > 0:
+            with torch.no_grad():
+                model.attention.log_attention_scale.clamp_(
+                    max=-math.log(args.attention_temperature_floor)
+                )
         step += 1
         window_loss.append(float(out.loss.detach()))
         if step % args.log_every == 0:
