@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from multimodal_core.models.localization import (
     CONFIG_NAME,
@@ -89,35 +87,6 @@ def test_gradients_reach_every_parameter() -> None:
     model(images, mels, return_loss=True).loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not missing, f"no gradient reached {missing}"
-
-
-def test_companion_loss_rewards_sounds_that_attend_to_different_regions() -> None:
-    model = SoundLocalizer(tiny_config())
-    axes = torch.eye(8)
-    regions = axes[[0, 1, 2, 2]][None]  # (1, 4 regions, 8): region 0 is "a", region 1 is "b"
-    a, b = axes[:1], axes[1:2]
-    apart = model.companion_loss(regions, a, b)  # each sound has its own region
-    # The same two sounds over a picture whose regions all look like a mix of both.
-    mixed = F.normalize(axes[0] + axes[1], dim=0).expand(1, 4, 8)
-    together = model.companion_loss(mixed, a, b)
-    assert apart < 0.1 < math.log(2) - 1e-3 < together < math.log(2) + 1e-3
-
-
-def test_companion_mels_add_a_loss_that_reaches_the_visual_net() -> None:
-    config = tiny_config()
-    model = SoundLocalizer(config).train()
-    images, mels = inputs(config, batch=4)
-    _, companions = inputs(config, batch=4, frames=20)
-    companions = companions.flip(0)
-    plain = model(images, mels, return_loss=True)
-    assert plain.companion_loss is None
-    out = model(images, mels, return_loss=True, companion_mels=companions)
-    assert out.companion_loss is not None and out.companion_loss.ndim == 0
-    out.companion_loss.backward()
-    assert model.visual.embed.weight.grad.abs().sum() > 0
-    assert model.audio.project[-1].weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="companion"):
-        model(images, mels, return_loss=True, companion_mels=companions[:2])
 
 
 def test_default_config_grid() -> None:

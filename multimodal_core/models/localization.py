@@ -20,11 +20,6 @@ What differs from the paper, and why:
   channels) from :mod:`multimodal_core.audio`, pooled over time (mean and max), so any clip
   length works; the paper used a SoundNet-style net on the waveform.
 - Both softmax temperatures (the attention map's and the contrastive logits') are learned.
-- Optionally, a second loss over each picture's own sources (:meth:`SoundLocalizer.companion_loss`):
-  given the clip of another object in the same picture, the vector each clip attends to must
-  match that clip rather than the other. Still correspondence only (both clips belong to the
-  picture; no box is read), but the negatives are the picture's other sources, which batch
-  negatives from other pictures leave warm, so the map spreads over them.
 
 Maps: ``attention`` (B, g, g) sums to 1 over the grid (what the attention net pools with);
 ``similarity`` (B, g, g) is the cosine similarity in [-1, 1]; :func:`pixel_map` upsamples
@@ -263,12 +258,10 @@ class AttentionNet(nn.Module):
     def forward(
         self, regions: torch.Tensor, sounds: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """regions (Bi, N, D), sounds (Ba, D) shared by every picture or (Bi, Ba, D) per picture
-        -> similarity (Bi, Ba, N), attention (Bi, Ba, N) summing to 1 over N, attended (Bi, Ba, D).
+        """regions (Bi, N, D), sounds (Ba, D) -> every picture with every sound:
+        similarity (Bi, Ba, N), attention (Bi, Ba, N) summing to 1 over N, attended (Bi, Ba, D).
         """
-        if sounds.dim() == 2:
-            sounds = sounds.expand(regions.shape[0], -1, -1)
-        similarity = torch.einsum("ind,iad->ian", regions, sounds)  # (Bi, Ba, N) cosine
+        similarity = torch.einsum("ind,ad->ian", regions, sounds)  # (Bi, Ba, N) cosine
         scale = self.log_attention_scale.clamp(max=math.log(100.0)).exp()
         attention = torch.softmax(similarity * scale, dim=-1)
         attended = torch.bmm(attention, regions)  # (Bi, Ba, D)
@@ -284,7 +277,6 @@ class LocalizationOutput:
     attention: torch.Tensor
     logits: torch.Tensor
     loss: torch.Tensor | None = None
-    companion_loss: torch.Tensor | None = None
 
 
 class SoundLocalizer(nn.Module):
@@ -308,70 +300,32 @@ class SoundLocalizer(nn.Module):
         (Bi, Ba, N): the attended vector of each picture for each sound, matched with it."""
         similarity, attention, attended = self.attention(regions, sounds)
         attended = F.normalize(attended, dim=-1)  # (Bi, Ba, D)
-        logits = self.logit_scale() * (attended * sounds[None]).sum(-1)  # (Bi, Ba)
+        scale = self.log_logit_scale.clamp(max=math.log(100.0)).exp()
+        logits = scale * (attended * sounds[None]).sum(-1)  # (Bi, Ba)
         return logits, similarity, attention
 
-    def logit_scale(self) -> torch.Tensor:
-        """The learned inverse temperature of the contrastive logits, at most 100."""
-        return self.log_logit_scale.clamp(max=math.log(100.0)).exp()
-
-    def companion_loss(
-        self, regions: torch.Tensor, sounds: torch.Tensor, companions: torch.Tensor
-    ) -> torch.Tensor:
-        """Tell a picture's own sources apart: regions (B, N, D), its sound (B, D) and the sound
-        of another object in the same picture (B, D). The vector each sound attends to must
-        match that sound rather than the other, and each sound must pick its own attended
-        vector: a symmetric two-way cross-entropy. Other pictures' sounds, the InfoNCE
-        negatives, leave the picture's other sources warm; this pushes them down.
-        """
-        pair = torch.stack([sounds, companions], dim=1)  # (B, 2, D)
-        _, _, attended = self.attention(regions, pair)
-        attended = F.normalize(attended, dim=-1)  # (B, 2, D)
-        logits = self.logit_scale() * torch.einsum("bkd,bjd->bkj", attended, pair)  # (B, 2, 2)
-        target = torch.arange(2, device=regions.device).repeat(len(regions))
-        rows = F.cross_entropy(logits.flatten(0, 1), target)
-        columns = F.cross_entropy(logits.transpose(1, 2).flatten(0, 1), target)
-        return 0.5 * (rows + columns)
-
     def forward(
-        self,
-        images: torch.Tensor,
-        mels: torch.Tensor,
-        return_loss: bool = False,
-        companion_mels: torch.Tensor | None = None,
+        self, images: torch.Tensor, mels: torch.Tensor, return_loss: bool = False
     ) -> LocalizationOutput:
         """images (B, 3, H, W) in [0, 1] and log-mels (B, n_mels, T) of their sounds, in pairs.
 
         With ``return_loss`` the symmetric InfoNCE treats the other B - 1 sounds (pictures) of
-        the batch as negatives for each picture (sound); with ``companion_mels`` as well (the
-        sound of another object of each picture) the output also has :meth:`companion_loss`.
+        the batch as negatives for each picture (sound).
         """
         if images.shape[0] != mels.shape[0]:
             raise ValueError(f"{images.shape[0]} pictures but {mels.shape[0]} sounds")
-        if companion_mels is not None and companion_mels.shape != mels.shape:
-            raise ValueError(
-                f"companion log-mels {tuple(companion_mels.shape)} must match {tuple(mels.shape)}"
-            )
         grid = self.visual(images)  # (B, D, g, g)
         b, _, g, _ = grid.shape
         regions = grid.flatten(2).transpose(1, 2)  # (B, N, D)
-        companions = None
-        if return_loss and companion_mels is not None:  # one audio batch: shared norm statistics
-            sounds, companions = self.audio(torch.cat([mels, companion_mels])).split(b)
-        else:
-            sounds = self.audio(mels)  # (B, D)
+        sounds = self.audio(mels)  # (B, D)
         logits, similarity, attention = self.scores(regions, sounds)
         index = torch.arange(b, device=images.device)
         matched_similarity = similarity[index, index].view(b, g, g)
         matched_attention = attention[index, index].view(b, g, g)
-        loss = companion_loss = None
+        loss = None
         if return_loss:
             loss = 0.5 * (F.cross_entropy(logits, index) + F.cross_entropy(logits.t(), index))
-            if companions is not None:
-                companion_loss = self.companion_loss(regions, sounds, companions)
-        return LocalizationOutput(
-            matched_similarity, matched_attention, logits, loss, companion_loss
-        )
+        return LocalizationOutput(matched_similarity, matched_attention, logits, loss)
 
     # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
 

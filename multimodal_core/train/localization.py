@@ -2,10 +2,7 @@
 
 Only audio-visual correspondence trains it: a batch holds B pictures and the clips of one of
 their sound-capable objects, and a symmetric InfoNCE asks each picture to pick its own clip
-among the B and each clip its own picture. With ``--companion-weight`` each picture also
-brings the clip of another of its sound-capable objects, and the model must tell the two apart
-by where they attend (``SoundLocalizer.companion_loss``). Boxes are never read here except by
-validation.
+among the B and each clip its own picture. Boxes are never read here except by validation.
 
 Scenes and their clips are rendered into a replay buffer (a few new ones a step; a clip with
 speech costs about 30 ms to render), pictures are flipped left-right at random. Every
@@ -55,10 +52,6 @@ class TrainArgs:
     warmup_steps: int = 100
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
-    companion_weight: float = 1.0  # the loss over each picture's own two sources (0: InfoNCE only)
-    # The attention softmax may not get sharper than this: a sharp one lets a few peak regions
-    # carry the match, and the map lit only a quarter of the object (0: learned freely).
-    attention_temperature_floor: float = 0.15
     seed: int = 0
     seconds: float = 2.0  # clip length; the audio net pools over time, so any length works
     buffer_size: int = 4096  # rendered pairs kept for sampling (about 300 MB)
@@ -95,8 +88,7 @@ def features(config: LocalizationConfig) -> audio.FeatureConfig:
 
 
 class PairBuffer:
-    """A ring of rendered training pairs: uint8 pictures (N, 3, H, W), float16 log-mels of the
-    sounding object and of a companion (another sound-capable object of the same picture)."""
+    """A ring of rendered training pairs: uint8 pictures (N, 3, H, W), float16 log-mels."""
 
     def __init__(self, capacity: int, dataset: LocalizationDataset, first_index: int) -> None:
         self.dataset = dataset
@@ -104,7 +96,6 @@ class PairBuffer:
         self.feature_config: audio.FeatureConfig | None = None
         self.images = torch.zeros((capacity, 3, size, size), dtype=torch.uint8)
         self.mels: torch.Tensor | None = None
-        self.companion_mels: torch.Tensor | None = None
         self.capacity = capacity
         self.filled = 0
         self.cursor = 0
@@ -112,33 +103,24 @@ class PairBuffer:
 
     def add(self, n: int, feature_config: audio.FeatureConfig) -> None:
         for _ in range(n):
-            index = self.next_index % len(self.dataset)
-            item = self.dataset[index]
+            item = self.dataset[self.next_index % len(self.dataset)]
             mel = audio.log_mel(item.audio, feature_config)  # (n_mels, T)
-            companion = audio.log_mel(
-                torch.from_numpy(self.dataset.companion(index).audio), feature_config
-            )
-            if self.mels is None or self.companion_mels is None:
+            if self.mels is None:
                 self.mels = torch.zeros((self.capacity, *mel.shape), dtype=torch.float16)
-                self.companion_mels = torch.zeros_like(self.mels)
             self.images[self.cursor] = (item.image * 255).round().to(torch.uint8)
             self.mels[self.cursor] = mel.to(torch.float16)
-            self.companion_mels[self.cursor] = companion.to(torch.float16)
             self.next_index += 1
             self.cursor = (self.cursor + 1) % self.capacity
             self.filled = min(self.filled + 1, self.capacity)
 
-    def sample(
-        self, rng: np.random.Generator, n: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n distinct pairs, pictures flipped left-right at random: pictures (n, 3, H, W),
-        log-mels (n, M, T) and companion log-mels (n, M, T)."""
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n distinct pairs, pictures flipped left-right at random: (n, 3, H, W), (n, M, T)."""
         picks = torch.from_numpy(rng.choice(self.filled, n, replace=False))
         images = self.images[picks].float().div_(255.0)
         flip = torch.from_numpy(rng.random(n) < 0.5)
         images[flip] = images[flip].flip(-1)
-        assert self.mels is not None and self.companion_mels is not None
-        return images, self.mels[picks].float(), self.companion_mels[picks].float()
+        assert self.mels is not None
+        return images, self.mels[picks].float()
 
 
 @dataclass
@@ -300,46 +282,32 @@ def train(args: TrainArgs) -> dict:
     command = "python -m multimodal_core.train.localization " + shlex.join(sys.argv[1:])
     model.train()
     clock = time.perf_counter() - elapsed
-    window_loss, window_companion, window_start = [], [], time.perf_counter()
+    window_loss, window_start = [], time.perf_counter()
     while True:
         elapsed = time.perf_counter() - clock
         if elapsed >= args.minutes * 60 or (args.max_steps and step >= args.max_steps):
             break
         buffer.add(args.fresh_per_step, feature_config)
-        images, mels, companion_mels = buffer.sample(rng, args.batch_size)
+        images, mels = buffer.sample(rng, args.batch_size)
         lr = learning_rate(args, step, elapsed)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(
-            images, mels, return_loss=True,
-            companion_mels=companion_mels if args.companion_weight > 0 else None,
-        )  # fmt: skip
-        loss = out.loss
-        if out.companion_loss is not None:
-            loss = loss + args.companion_weight * out.companion_loss
-            window_companion.append(float(out.companion_loss.detach()))
+        out = model(images, mels, return_loss=True)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
-        if args.attention_temperature_floor > 0:
-            with torch.no_grad():
-                model.attention.log_attention_scale.clamp_(
-                    max=-math.log(args.attention_temperature_floor)
-                )
         step += 1
         window_loss.append(float(out.loss.detach()))
         if step % args.log_every == 0:
             rate = len(window_loss) / (time.perf_counter() - window_start)
-            companion = np.mean(window_companion) if window_companion else float("nan")
             logger.info(
-                "step %d  %.1f min  InfoNCE %.3f  companion %.3f  lr %.2e  %.2f steps/s  "
-                "temperatures %.3f %.3f",
-                step, elapsed / 60, np.mean(window_loss), companion, lr, rate,
+                "step %d  %.1f min  InfoNCE %.3f  lr %.2e  %.2f steps/s  temperatures %.3f %.3f",
+                step, elapsed / 60, np.mean(window_loss), lr, rate,
                 float(model.attention.log_attention_scale.exp()) ** -1,
-                float(model.logit_scale()) ** -1,
+                float(model.log_logit_scale.exp()) ** -1,
             )  # fmt: skip
-            window_loss, window_companion, window_start = [], [], time.perf_counter()
+            window_loss, window_start = [], time.perf_counter()
         last = (args.max_steps and step >= args.max_steps) or (
             time.perf_counter() - clock >= args.minutes * 60
         )

@@ -228,39 +228,19 @@ class LocalizationDataset(_SceneDataset):
 
     def sounding(self, s: Scene) -> tuple[SceneObject, Mixture]:
         """Which object of scene ``s`` sounds, and the sound track."""
-        target, rng = self._draw_target(s)
-        return target, self._track(s, target, s.seed, rng)
-
-    def companion(self, index: int) -> Mixture:
-        """The sound of *another* sound-capable object of item ``index``'s picture, mixed like
-        the item's own: a second clip that belongs to the same picture, so that training can
-        ask the picture's sources to be told apart (every scene has at least two)."""
-        s = self.scene(index)
-        target, _ = self._draw_target(s)
-        rng = rng_for(s.seed, "localization-companion")
-        others = [o for o in s.objects if get_class(o.name).sound is not None and o is not target]
-        other = others[int(rng.integers(len(others)))]
-        return self._track(s, other, s.seed + 1, rng)
-
-    def _draw_target(self, s: Scene) -> tuple[SceneObject, np.random.Generator]:
-        """The object that sounds in scene ``s``, and the generator its track draws from next."""
         rng = rng_for(s.seed, "localization")
         candidates = [o for o in s.objects if get_class(o.name).sound is not None]
-        return candidates[int(rng.integers(len(candidates)))], rng
-
-    def _track(
-        self, s: Scene, source_object: SceneObject, seed: int, rng: np.random.Generator
-    ) -> Mixture:
-        """``source_object``'s sound, maybe with a quieter off-screen source and noise."""
+        target = candidates[int(rng.integers(len(candidates)))]
         second = None
         if rng.random() < self.second_probability:
             off_screen = [c for c in SOUNDING_CLASSES if c not in s.class_names]
             second = get_class(off_screen[int(rng.integers(len(off_screen)))]).sound
         noise = str(rng.choice(NOISES)) if rng.random() < self.noise_probability else None
-        source = get_class(source_object.name).sound
-        if source is None:  # unreachable: callers pick objects that have a sound
-            raise RuntimeError(f"{source_object.name} has no sound")
-        return mixture(source, seed, self.seconds, self.sample_rate, second=second, noise=noise)
+        source = get_class(target.name).sound
+        if source is None:  # unreachable: candidates all have a sound
+            raise RuntimeError(f"{target.name} has no sound")
+        track = mixture(source, s.seed, self.seconds, self.sample_rate, second=second, noise=noise)
+        return target, track
 
     def __getitem__(self, index: int) -> LocalizationItem:
         s = self.scene(index)
