@@ -78,3 +78,10 @@ def test_easyvqa_types_and_vocabulary_nouns() -> None:
     assert train.easyvqa_type("teal") == "color"
     vocab = train.easyvqa_vocabulary()
     assert {"circle", "red"} <= set(vocab.nouns) and "yes" not in vocab.nouns
+
+
+def test_the_kept_checkpoint_is_chosen_by_overall_plus_weakest_type() -> None:
+    lopsided = {"acc": 0.9933, "per_type": {"count": 0.995, "relation": 0.901}}
+    balanced = {"acc": 0.9916, "per_type": {"count": 0.990, "relation": 0.947}}
+    assert train.selection_score(balanced) > train.selection_score(lopsided)
+    assert train.selection_score({"acc": -1.0}) < train.selection_score(lopsided)  # no best yet

@@ -255,9 +255,11 @@ def _training_lines(record: dict, baseline: dict) -> list[str]:
             if resumed
             else "."
         ),
-        f"- Best validation accuracy {record.get('acc', float('nan')):.4f} at step "
-        f"{record.get('step', '?')}, after {record.get('minutes', '?')} minutes of wall time "
-        "on one CPU thread of a 2-core machine shared with other training jobs.",
+        f"- Kept: the validation step with the best overall plus weakest-type accuracy, step "
+        f"{record.get('step', '?')} (overall {record.get('acc', float('nan')):.4f}, weakest "
+        f"type {min(record.get('per_type', {}).values(), default=float('nan')):.4f}), after "
+        f"{record.get('minutes', '?')} minutes of wall time on one CPU thread of a 2-core "
+        "machine shared with other training jobs.",
         f"- {record.get('parameters', '?'):,} parameters.",
     ]
     if baseline:
