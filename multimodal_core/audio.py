@@ -117,8 +117,8 @@ def figure_to_array(figure) -> np.ndarray:
 FIGURE_SIZE = (7.2, 2.8)  # inches at 100 dpi: 720 x 280 pixels
 FIGURE_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.16, "top": 0.9}
 """Fixed margins that fit the axis labels, instead of a constrained layout, which solves for
-them at every draw and cost a third of a figure's time (the figures are most of a sound
-request's CPU time)."""
+them at every draw and cost about a quarter of a spectrogram's drawing time (the figures are
+most of a sound request's CPU time)."""
 
 WAVEFORM_COLUMNS = 1440  # min/max pairs drawn: two per pixel column of the plot
 
