@@ -112,6 +112,24 @@ def test_without_count_glimpse_and_with_hop_glimpses() -> None:
     assert all(p.grad is not None for p in model.parameters())
 
 
+def test_hop_positions_read_where_each_hop_looked() -> None:
+    torch.manual_seed(4)
+    model = StackedAttentionVQA(tiny_config(hop_positions=True))
+    positions = model.image_encoder.region_positions()
+    grid = model.config.grid_size
+    row, col = 2, 5  # region ids run row by row, x along a row
+    assert torch.allclose(
+        positions[row * grid + col],
+        torch.tensor([-1 + 2 * col / (grid - 1), -1 + 2 * row / (grid - 1)]),
+    )
+    out = model(*batch())
+    assert out.loss is not None
+    out.loss.backward()
+    first_layer = model.classifier[1]
+    assert first_layer.in_features == 8 + 2 * 2 + 8 + 1  # query, 2 hops x (x, y), count glimpse
+    assert first_layer.weight.grad[:, 8:12].abs().sum() > 0  # the positions reach the loss
+
+
 def test_rejects_wrong_inputs() -> None:
     model = StackedAttentionVQA(tiny_config())
     images, questions, index, _ = batch()

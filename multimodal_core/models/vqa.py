@@ -71,6 +71,9 @@ class VQAConfig:
         hop_glimpses (bool, defaults to False): give the classifier each hop's attended feature
             as well as the final query; the summed query alone mixes up which of two attended
             objects sits where (relations).
+        hop_positions (bool, defaults to False): give the classifier where each hop looked, the
+            attention-weighted mean of the region coordinates (x, y); "is the dog left of the
+            cat" is then a comparison of two numbers instead of one read off a summed feature.
         use_image (bool, defaults to True): False builds the question-only baseline.
         classifier_dim (int, defaults to 256): hidden size of the answer classifier.
         dropout (float, defaults to 0.1): dropout before the classifier's layers.
@@ -88,6 +91,7 @@ class VQAConfig:
     hops: int = 2  # the paper's best; relations need a second look
     count_glimpse: bool = True  # raised count accuracy from 0.83 to 0.93 in the prototype
     hop_glimpses: bool = False  # False: the paper's fusion (and the first checkpoints')
+    hop_positions: bool = False
     use_image: bool = True
     classifier_dim: int = 256
     dropout: float = 0.1  # mild: freshly rendered scenes already regularise
@@ -257,6 +261,10 @@ class ImageEncoder(nn.Module):
         self.register_buffer("coords", torch.stack([xs, ys])[None], persistent=False)  # (1,2,g,g)
         self.image_size = config.image_size
 
+    def region_positions(self) -> torch.Tensor:
+        """(N, 2): each region's (x, y) in [-1, 1], in the order of the features' regions."""
+        return self.coords.flatten(2)[0].T
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, H, W) in [0, 1] -> region features (B, N, feature_dim)."""
         if images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (self.image_size,) * 2:
@@ -351,6 +359,8 @@ class StackedAttentionVQA(nn.Module):
             self.hops = nn.ModuleList(AttentionHop(config) for _ in range(config.hops))
             if config.hop_glimpses:
                 fused += config.hops * config.feature_dim
+            if config.hop_positions:
+                fused += config.hops * 2
             if config.count_glimpse:
                 self.count = CountGlimpse(config)
                 fused += config.feature_dim + 1
@@ -404,6 +414,9 @@ class StackedAttentionVQA(nn.Module):
                 glimpses.append(attended)
             attention_maps = torch.stack(maps, 1)  # (Q, hops, N)
             fused = [query, *glimpses] if self.config.hop_glimpses else [query]
+            if self.config.hop_positions:
+                positions = self.image_encoder.region_positions().to(query.dtype)  # (N, 2)
+                fused.append((attention_maps @ positions).flatten(1))  # (Q, hops * 2)
             if self.config.count_glimpse:
                 keys = self.count.image_proj(features).index_select(0, image_index)
                 glimpse, gates = self.count(regions, keys, question)

@@ -55,6 +55,7 @@ class TrainArgs:
     run_dir: Path | None = None  # resume state (git-ignored); default runs/vqa_<data>[...]
     question_only: bool = False  # the baseline: the same model without its image stream
     hop_glimpses: bool = False  # the classifier also reads each hop's glimpse (relations)
+    hop_positions: bool = False  # the classifier also reads where each hop looked (relations)
     image_size: int = 96  # world scenes; easy-vqa images are 64 px and use 64
     minutes: float = 45.0  # wall-clock budget, validation included
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
@@ -365,6 +366,7 @@ def train(args: TrainArgs) -> dict:
             image_size=args.image_size if world else 64,
             use_image=not args.question_only,
             hop_glimpses=args.hop_glimpses,
+            hop_positions=args.hop_positions,
         )
     logger.info("vocabulary: %d words; %d answers", len(vocab), len(answers))
     model = StackedAttentionVQA(config).to(memory_format=torch.channels_last)  # ~25% faster convs
