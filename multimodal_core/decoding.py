@@ -208,48 +208,66 @@ def beam_search(
     pool_idx = choice.clamp(max=k - 1)
     alive_idx = (choice - k).clamp(min=0)
     score = torch.where(from_pool, fin_score.gather(1, pool_idx), alive_score.gather(1, alive_idx))
-    end_step = fin_step.gather(1, pool_idx)  # meaningful where from_pool
-    last_step = torch.where(from_pool, end_step - 1, steps - 1)  # last alive step: (B, k)
-    ptr = torch.where(from_pool, fin_parent.gather(1, pool_idx), alive_idx)
-    length = last_step + 1 + from_pool.long()  # tokens, <end> included
-    n_regions = att_hist[0].shape[-1]
-    out_tokens = torch.zeros((b, k, steps + 1), dtype=torch.long, device=device)
-    out_cum = torch.zeros((b, k, steps + 1), device=device)  # cumulative score after each token
-    out_att = torch.zeros((b, k, steps + 1, n_regions), device=device)
-    # The <end> token of finished hypotheses: its cumulative score (the total) and the
-    # attention of its step for the beam it extends.
-    att_all = torch.stack(att_hist)  # (T, B, k, N)
-    end_att = att_all[end_step.clamp(max=steps - 1), batch_rows, ptr]  # (B, k, N)
-    end_at = torch.where(from_pool, end_step, steps)  # (B, k); slot ``steps`` is a dummy
-    out_cum.scatter_(2, end_at[:, :, None], torch.where(from_pool, score, 0.0)[:, :, None])
-    beams = torch.arange(k, device=device)[None, :]
-    out_att[batch_rows, beams, end_at] = torch.where(from_pool[:, :, None], end_att, 0.0)
-    for t in reversed(range(steps)):  # follow the back-pointers
-        active = t <= last_step  # (B, k)
-        out_tokens[:, :, t] = torch.where(active, tokens_hist[t].gather(1, ptr), 0)
-        out_cum[:, :, t] = torch.where(active, scores_hist[t].gather(1, ptr), out_cum[:, :, t])
-        parent = torch.where(active, parents[t].gather(1, ptr), ptr)
-        out_att[:, :, t] = torch.where(
-            active[:, :, None], att_all[t][batch_rows, parent], out_att[:, :, t]
-        )
-        ptr = parent
-    token_lp = out_cum.diff(dim=2, prepend=torch.zeros((b, k, 1), device=device))
+    end_step = torch.where(from_pool, fin_step.gather(1, pool_idx), steps)  # <end>'s step
+    last_beam = torch.where(from_pool, fin_parent.gather(1, pool_idx), alive_idx)
+    return _backtrack(
+        best_norm, score, from_pool, end_step, last_beam, parents, tokens_hist, scores_hist,
+        att_hist,
+    )  # fmt: skip
 
-    norm_l, score_l, len_l = best_norm.tolist(), score.tolist(), length.tolist()
-    pool_l, tokens_l, lp_l = from_pool.tolist(), out_tokens.tolist(), token_lp.tolist()
-    out_att = out_att.cpu()
-    results: list[list[Hypothesis]] = []
+
+def _backtrack(
+    best_norm: torch.Tensor,
+    score: torch.Tensor,
+    from_pool: torch.Tensor,
+    end_step: torch.Tensor,
+    last_beam: torch.Tensor,
+    parents: list[torch.Tensor],
+    tokens_hist: list[torch.Tensor],
+    scores_hist: list[torch.Tensor],
+    att_hist: list[torch.Tensor],
+) -> list[list[Hypothesis]]:
+    """Rebuild each chosen hypothesis by following its back-pointers.
+
+    The histories are a few numbers per step, so the walk runs over Python lists (a handful of
+    tensor operations per step cost more than the whole walk) and one advanced index then
+    gathers every hypothesis's attention rows. ``last_beam`` is the alive beam each hypothesis
+    ends on, at the step before ``end_step`` (``end_step`` = the number of steps when it never
+    ended); ``att_hist[t]`` holds step t's attention per alive beam of step t - 1.
+    """
+    b, k = best_norm.shape
+    parents_l = torch.stack(parents).tolist()  # (T, B, k)
+    tokens_l = torch.stack(tokens_hist).tolist()
+    scores_l = torch.stack(scores_hist).tolist()
+    norm_l, score_l, pool_l = best_norm.tolist(), score.tolist(), from_pool.tolist()
+    end_l, beam_l = end_step.tolist(), last_beam.tolist()
+    chosen, att_steps, att_images, att_beams = [], [], [], []
     for i in range(b):
-        hyps = []
         for j in range(k):
             if norm_l[i][j] == NEG_INF:
                 continue  # a beam that never existed
-            n, finished = len_l[i][j], pool_l[i][j]
-            words = tokens_l[i][j][: n - 1] if finished else tokens_l[i][j][:n]
-            hyps.append(
-                Hypothesis(
-                    words, score_l[i][j], norm_l[i][j], lp_l[i][j][:n], out_att[i, j, :n], finished
-                )
-            )
-        results.append(hyps)
+            path, beam = [], beam_l[i][j]  # path[t]: the alive beam after step t
+            for t in range(end_l[i][j] - 1, -1, -1):
+                path.append(beam)
+                beam = parents_l[t][i][beam]
+            path.reverse()
+            words = [tokens_l[t][i][p] for t, p in enumerate(path)]
+            cumulative = [scores_l[t][i][p] for t, p in enumerate(path)]
+            inputs = [parents_l[t][i][p] for t, p in enumerate(path)]  # beams the steps read
+            if pool_l[i][j]:  # the <end> token: its step, and the beam it extends
+                cumulative.append(score_l[i][j])
+                inputs.append(beam_l[i][j])
+            att_steps += range(len(inputs))
+            att_images += [i] * len(inputs)
+            att_beams += inputs
+            log_probs = [c - p for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
+            chosen.append((i, words, score_l[i][j], norm_l[i][j], log_probs, pool_l[i][j]))
+    attention = torch.stack(att_hist)[att_steps, att_images, att_beams].cpu()  # (rows, N)
+    results: list[list[Hypothesis]] = [[] for _ in range(b)]
+    row = 0
+    for i, words, total, norm, log_probs, finished in chosen:
+        n = len(log_probs)
+        hyp = Hypothesis(words, total, norm, log_probs, attention[row : row + n], finished)
+        results[i].append(hyp)
+        row += n
     return results
