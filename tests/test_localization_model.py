@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from multimodal_core.models.localization import (
     CONFIG_NAME,
@@ -87,6 +88,23 @@ def test_gradients_reach_every_parameter() -> None:
     model(images, mels, return_loss=True).loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not missing, f"no gradient reached {missing}"
+
+
+def test_topk_term_is_info_nce_on_the_mean_of_each_pairs_k_best_regions() -> None:
+    config = tiny_config()
+    model = SoundLocalizer(config).eval()
+    images, mels = inputs(config, batch=3)
+    base = model(images, mels, return_loss=True).loss
+    with_topk = model(images, mels, True, topk_regions=5, topk_weight=0.5).loss
+    regions = model.visual(images).flatten(2).transpose(1, 2)  # (B, N, D)
+    similarity = torch.einsum("ind,ad->ian", regions, model.audio(mels))  # picture x sound
+    logits = similarity.sort(dim=-1, descending=True).values[..., :5].mean(-1)
+    logits = logits * model.log_logit_scale.exp()
+    truth = torch.arange(3)
+    term = 0.5 * (F.cross_entropy(logits, truth) + F.cross_entropy(logits.t(), truth))
+    torch.testing.assert_close(with_topk, base + 0.5 * term)
+    # k beyond the grid means every region, not an error
+    assert torch.isfinite(model(images, mels, True, topk_regions=10**6).loss)
 
 
 def test_default_config_grid() -> None:

@@ -279,6 +279,13 @@ class LocalizationOutput:
     loss: torch.Tensor | None = None
 
 
+def symmetric_info_nce(logits: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every picture over the sounds and of every sound over the pictures of
+    a batch (B, B) whose matched pairs lie on the diagonal."""
+    index = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, index) + F.cross_entropy(logits.t(), index))
+
+
 class SoundLocalizer(nn.Module):
     """Where in the picture does the sound come from: :class:`VisualNet` + :class:`AudioNet` +
     :class:`AttentionNet`, trained with a symmetric InfoNCE over the batch."""
@@ -305,12 +312,20 @@ class SoundLocalizer(nn.Module):
         return logits, similarity, attention
 
     def forward(
-        self, images: torch.Tensor, mels: torch.Tensor, return_loss: bool = False
+        self,
+        images: torch.Tensor,
+        mels: torch.Tensor,
+        return_loss: bool = False,
+        topk_regions: int = 0,
+        topk_weight: float = 1.0,
     ) -> LocalizationOutput:
         """images (B, 3, H, W) in [0, 1] and log-mels (B, n_mels, T) of their sounds, in pairs.
 
         With ``return_loss`` the symmetric InfoNCE treats the other B - 1 sounds (pictures) of
-        the batch as negatives for each picture (sound).
+        the batch as negatives for each picture (sound). ``topk_regions`` > 0 adds, with weight
+        ``topk_weight``, the same InfoNCE on the mean similarity of each picture's k regions
+        most similar to the sound: the attended vector is satisfied by an object's few most
+        telling regions, while this term needs k of them to match, about an object's area.
         """
         if images.shape[0] != mels.shape[0]:
             raise ValueError(f"{images.shape[0]} pictures but {mels.shape[0]} sounds")
@@ -324,7 +339,12 @@ class SoundLocalizer(nn.Module):
         matched_attention = attention[index, index].view(b, g, g)
         loss = None
         if return_loss:
-            loss = 0.5 * (F.cross_entropy(logits, index) + F.cross_entropy(logits.t(), index))
+            loss = symmetric_info_nce(logits)
+            if topk_regions > 0:
+                k = min(topk_regions, similarity.shape[-1])
+                scale = self.log_logit_scale.clamp(max=math.log(100.0)).exp()
+                region_logits = scale * similarity.topk(k, dim=-1).values.mean(-1)  # (Bi, Ba)
+                loss = loss + topk_weight * symmetric_info_nce(region_logits)
         return LocalizationOutput(matched_similarity, matched_attention, logits, loss)
 
     # ----- checkpoints: config.json + model.safetensors, loaded strictly -----

@@ -52,6 +52,8 @@ class TrainArgs:
     warmup_steps: int = 100
     weight_decay: float = 1e-4
     grad_clip: float = 5.0
+    topk_regions: int = 0  # > 0: also match the mean of each picture's k best regions
+    topk_weight: float = 1.0
     seed: int = 0
     seconds: float = 2.0  # clip length; the audio net pools over time, so any length works
     buffer_size: int = 4096  # rendered pairs kept for sampling (about 300 MB)
@@ -292,7 +294,7 @@ def train(args: TrainArgs) -> dict:
         lr = learning_rate(args, step, elapsed)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(images, mels, return_loss=True)
+        out = model(images, mels, True, args.topk_regions, args.topk_weight)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
