@@ -130,6 +130,27 @@ def test_hop_positions_read_where_each_hop_looked() -> None:
     assert first_layer.weight.grad[:, 8:12].abs().sum() > 0  # the positions reach the loss
 
 
+def test_question_attention_learns_and_ignores_padding() -> None:
+    torch.manual_seed(5)
+    config = tiny_config(question_attention=True, hop_glimpses=True, hop_positions=True)
+    model = StackedAttentionVQA(config)
+    out = model(*batch())
+    assert out.loss is not None
+    out.loss.backward()
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
+    assert missing == []
+    model.eval()
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        short = model(image, torch.tensor([[6, 7]])).logits
+        padded = model(image, torch.tensor([[6, 7, 0, 0, 0]])).logits
+        other = model(image, torch.tensor([[7, 6]])).logits
+    assert torch.allclose(short, padded, atol=1e-6)
+    assert not torch.allclose(short, other, atol=1e-4)
+
+
 def test_rejects_wrong_inputs() -> None:
     model = StackedAttentionVQA(tiny_config())
     images, questions, index, _ = batch()

@@ -245,6 +245,22 @@ def _size_mb(folder: Path) -> float:
     return (folder / "model.safetensors").stat().st_size / 2**20
 
 
+def _reads(folder: Path) -> str:
+    """What the checkpoint's answer classifier reads besides the refined question vector."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    reads = []
+    if config.get("hop_glimpses"):
+        reads.append("each hop's attended feature")
+    if config.get("hop_positions"):
+        reads.append(
+            "where each hop looked (the attention-weighted mean of the region coordinates, so "
+            "a relation is a comparison of two positions)"
+        )
+    if config.get("count_glimpse", True):
+        reads.append("an unnormalised sigmoid-gated glimpse that lets it count")
+    return f"it also reads {'; '.join(reads)};" if reads else ""
+
+
 def _training_lines(record: dict, baseline: dict) -> list[str]:
     resumed = record.get("args", {}).get("resume", False)
     lines = [
@@ -305,10 +321,10 @@ def write_cards(r: dict, args: argparse.Namespace) -> None:
 Two-stream visual question answering with stacked attention (Yang et al. 2016) and a count
 glimpse: `multimodal_core/models/vqa.py` (`StackedAttentionVQA`). A small CNN (3 stride-2 stages,
 coordinate channels) turns a 96 x 96 picture into a 12 x 12 grid of region features; a GRU reads
-the question; two attention hops over the regions refine the question vector; an unnormalised
-sigmoid-gated glimpse lets it count; a classifier picks one of {len(load_answers(args.world))}
-answers. Unknown words are mapped to the nearest known noun by all-MiniLM-L6-v2 before the model
-sees the question (`multimodal_core/tasks/vqa.py`). fp16 weights, {_size_mb(args.world):.1f} MB.
+the question; two attention hops over the regions refine the question vector; {_reads(args.world)}
+a classifier picks one of {len(load_answers(args.world))} answers. Unknown words are mapped to the
+nearest known noun by all-MiniLM-L6-v2 before the model sees the question
+(`multimodal_core/tasks/vqa.py`). fp16 weights, {_size_mb(args.world):.1f} MB.
 
 ## Data
 

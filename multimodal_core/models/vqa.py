@@ -74,6 +74,10 @@ class VQAConfig:
         hop_positions (bool, defaults to False): give the classifier where each hop looked, the
             attention-weighted mean of the region coordinates (x, y); "is the dog left of the
             cat" is then a comparison of two numbers instead of one read off a summed feature.
+        question_attention (bool, defaults to False): each hop also attends over the question's
+            words (MAC's control unit, Hudson and Manning 2018) and adds what it read to its
+            query, so the two hops can look for two different nouns; with one query for both,
+            the hops of "is the dog left of the cat" mostly looked at the same object.
         use_image (bool, defaults to True): False builds the question-only baseline.
         classifier_dim (int, defaults to 256): hidden size of the answer classifier.
         dropout (float, defaults to 0.1): dropout before the classifier's layers.
@@ -92,6 +96,7 @@ class VQAConfig:
     count_glimpse: bool = True  # raised count accuracy from 0.83 to 0.93 in the prototype
     hop_glimpses: bool = False  # False: the paper's fusion (and the first checkpoints')
     hop_positions: bool = False
+    question_attention: bool = False
     use_image: bool = True
     classifier_dim: int = 256
     dropout: float = 0.1  # mild: freshly rendered scenes already regularise
@@ -289,16 +294,38 @@ class QuestionEncoder(nn.Module):
         )
         self.gru = nn.GRU(config.embed_dim, config.feature_dim, batch_first=True)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (Q, T) ids, right-padded -> question vectors (Q, feature_dim)."""
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """tokens (Q, T) ids, right-padded -> question vectors (Q, feature_dim), the GRU's
+        output at every word (Q, T', feature_dim) and which of those are words (Q, T') bool,
+        T' the longest question's length."""
         if tokens.dim() != 2 or tokens.shape[1] == 0:
             raise ValueError(f"expected question ids of shape (Q, T), got {tuple(tokens.shape)}")
         lengths = (tokens != self.pad_id).sum(1).clamp(min=1)  # (Q,)
         packed = nn.utils.rnn.pack_padded_sequence(
             self.embedding(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False
         )
-        _, hidden = self.gru(packed)  # (1, Q, D)
-        return hidden[0]
+        outputs, hidden = self.gru(packed)  # hidden (1, Q, D)
+        words, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True)  # (Q, T', D)
+        mask = torch.arange(words.shape[1], device=tokens.device)[None] < lengths[:, None]
+        return hidden[0], words, mask
+
+
+class QuestionAttention(nn.Module):
+    """Which words one hop looks for (MAC's control unit): a hop-specific projection of the
+    question vector scores every word's GRU output; their softmax-weighted sum is the read-out."""
+
+    def __init__(self, config: VQAConfig) -> None:
+        super().__init__()
+        self.project = nn.Linear(config.feature_dim, config.feature_dim)
+        self.score = nn.Linear(config.feature_dim, 1)
+
+    def forward(
+        self, question: torch.Tensor, words: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """question (Q, D), words (Q, T, D), mask (Q, T) -> read-out (Q, D)."""
+        scores = self.score(words * self.project(question)[:, None, :]).squeeze(-1)  # (Q, T)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        return torch.bmm(weights[:, None, :], words).squeeze(1)
 
 
 class AttentionHop(nn.Module):
@@ -357,6 +384,8 @@ class StackedAttentionVQA(nn.Module):
         if config.use_image:
             self.image_encoder = ImageEncoder(config)
             self.hops = nn.ModuleList(AttentionHop(config) for _ in range(config.hops))
+            if config.question_attention:
+                self.reads = nn.ModuleList(QuestionAttention(config) for _ in range(config.hops))
             if config.hop_glimpses:
                 fused += config.hops * config.feature_dim
             if config.hop_positions:
@@ -397,7 +426,7 @@ class StackedAttentionVQA(nn.Module):
             raise ValueError(f"image_index must have shape ({q},), got {tuple(image_index.shape)}")
         if answers is not None and answers.shape != (q,):
             raise ValueError(f"answers must have shape ({q},), got {tuple(answers.shape)}")
-        query = self.question_encoder(questions)  # (Q, D)
+        query, words, mask = self.question_encoder(questions)  # (Q, D), (Q, T, D), (Q, T)
         gates = None
         if self.config.use_image:
             if q and features.shape[0] <= int(image_index.max()):
@@ -406,9 +435,12 @@ class StackedAttentionVQA(nn.Module):
             regions = features.index_select(0, image_index)  # (Q, N, D)
             question = query
             maps, glimpses = [], []
-            for hop in self.hops:
+            for i, hop in enumerate(self.hops):
                 keys = hop.image_proj(features).index_select(0, image_index)
-                attended, attention = hop(regions, keys, query)
+                look_for = query
+                if self.config.question_attention:
+                    look_for = query + self.reads[i](question, words, mask)
+                attended, attention = hop(regions, keys, look_for)
                 query = query + attended  # (Q, D)
                 maps.append(attention)
                 glimpses.append(attended)

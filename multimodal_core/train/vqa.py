@@ -56,6 +56,7 @@ class TrainArgs:
     question_only: bool = False  # the baseline: the same model without its image stream
     hop_glimpses: bool = False  # the classifier also reads each hop's glimpse (relations)
     hop_positions: bool = False  # the classifier also reads where each hop looked (relations)
+    question_attention: bool = False  # each hop also attends over the question's words
     image_size: int = 96  # world scenes; easy-vqa images are 64 px and use 64
     minutes: float = 45.0  # wall-clock budget, validation included
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
@@ -367,6 +368,7 @@ def train(args: TrainArgs) -> dict:
             use_image=not args.question_only,
             hop_glimpses=args.hop_glimpses,
             hop_positions=args.hop_positions,
+            question_attention=args.question_attention,
         )
     logger.info("vocabulary: %d words; %d answers", len(vocab), len(answers))
     model = StackedAttentionVQA(config).to(memory_format=torch.channels_last)  # ~25% faster convs
