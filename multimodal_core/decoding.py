@@ -2,7 +2,7 @@
 
 Any model with ``encode(images) -> memory``, ``init_state(memory) -> state`` and
 ``step(tokens, state, memory) -> StepOutput(logits, state, attention)`` (memory with
-``repeat_interleave(k)``, state with ``index_select(rows)``) and a ``config`` holding
+``repeat_interleave(k)``, memory and state with ``index_select(rows)``) and a ``config`` holding
 ``pad_id``, ``start_id``, ``end_id``, ``unk_id`` and ``max_length`` can be decoded here. The tab,
 the CLI, the evaluation and the bench all call these two functions.
 
@@ -11,7 +11,9 @@ k finished hypotheses per image (the tensor2tensor scheme): each step scores the
 extensions, takes the 2k best per image, moves those that end with <end> into the pool (ranked by
 the length-normalised score) and keeps the k best others alive. It stops when no alive beam can
 beat the pool or at ``max_length``; then unfinished beams compete with finished ones, so a model
-that never says <end> still gets k hypotheses. Beams that do not exist (k larger than the number
+that never says <end> still gets k hypotheses. An image whose pool can no longer change leaves the
+batch (its rows are no longer stepped), so a batch costs what its captions need, not k rows of
+every image until the longest caption ends. Beams that do not exist (k larger than the number
 of possible sequences) are dropped, never returned with a score of -inf.
 """
 
@@ -166,11 +168,20 @@ def beam_search(
     fin_parent = torch.zeros((b, k), dtype=torch.long, device=device)
     max_penalty = float(_length_penalty(max_length, alpha))
 
+    searching = torch.arange(b, device=device)  # images still in the batch
     for t in range(max_length):
-        out = model.step(last, state, memory)
+        out = model.step(last, state, memory)  # rows of the searching images only
         vocab = out.logits.shape[-1]
-        log_probs = _log_probs(out.logits, bias).view(b, k, vocab)
-        att_hist.append(out.attention.float().view(b, k, -1))
+        log_probs = _log_probs(out.logits, bias).view(-1, k, vocab)
+        attention = out.attention.float().view(-1, k, out.attention.shape[-1])
+        if len(searching) < b:  # images that left have no candidates (-inf) and no attention
+            log_probs = log_probs.new_full((b, k, vocab), NEG_INF).index_copy(
+                0, searching, log_probs
+            )
+            attention = attention.new_zeros((b, *attention.shape[1:])).index_copy(
+                0, searching, attention
+            )
+        att_hist.append(attention)
         cand = (alive_score[:, :, None] + log_probs).view(b, k * vocab)
         top_score, top_idx = cand.topk(min(2 * k, k * vocab), dim=1)  # (B, 2k)
         origin = top_idx // vocab  # (B, 2k): which alive beam it extends
@@ -192,13 +203,23 @@ def beam_search(
         parents.append(parent)
         tokens_hist.append(token.gather(1, pick))
         scores_hist.append(alive_score)
-        state = out.state.index_select((row_offsets + parent).view(-1))
-        last = tokens_hist[-1].view(-1)
+        local_offsets = row_offsets[: len(searching)]  # row of each searching image's beam 0
+        state = out.state.index_select((local_offsets + parent[searching]).view(-1))
+        last = tokens_hist[-1][searching].view(-1)
 
-        # Stop when, for every image, the pool is full and no alive beam can still beat it:
-        # log probs only fall, so the best any alive beam can reach is score / max_length**alpha.
-        if bool((fin_norm[:, -1] >= alive_score[:, 0] / max_penalty).all()):
+        # An image is done when its pool is full and no alive beam can still beat it: log probs
+        # only fall, so the best any alive beam can reach is score / max_length**alpha (and no
+        # later <end> can enter the pool either). Done images leave the batch; their alive beams
+        # can no longer win and are dropped (-inf) so the rebuild never reads past their end.
+        done = fin_norm[:, -1] >= alive_score[:, 0] / max_penalty  # (B,)
+        if bool(done.all()):
             break
+        stay = ~done[searching]
+        if not bool(stay.all()):
+            keep = (local_offsets[stay] + torch.arange(k, device=device)).view(-1)
+            state, memory, last = state.index_select(keep), memory.index_select(keep), last[keep]
+            searching = searching[stay]
+            alive_score = torch.where(done[:, None], NEG_INF, alive_score)
 
     # Unfinished beams compete too (a model that never says <end> still gets k answers).
     steps = len(tokens_hist)

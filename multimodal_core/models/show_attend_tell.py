@@ -213,6 +213,10 @@ class EncoderMemory:
             self.features.repeat_interleave(k, 0), self.keys.repeat_interleave(k, 0)
         )
 
+    def index_select(self, rows: torch.Tensor) -> EncoderMemory:
+        """The memory of ``rows`` (beam search drops the rows of images that are done)."""
+        return EncoderMemory(self.features.index_select(0, rows), self.keys.index_select(0, rows))
+
 
 @dataclass
 class DecoderState:
