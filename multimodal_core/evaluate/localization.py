@@ -466,9 +466,9 @@ def write_card(checkpoint: Path, result: dict) -> None:
 Visual net + audio net + attention net after Senocak et al. 2018, "Learning to Localize Sound
 Source in Visual Scenes" (`multimodal_core/models/localization.py`), trained from scratch on the
 synthetic world **from audio-visual correspondence only** (symmetric InfoNCE: which clip goes
-with which picture, the other pictures and clips of the batch as negatives). Boxes were used only
-to validate and evaluate. {training.get("parameters", 0):,} parameters, fp16 weights,
-{megabytes:.1f} MB.
+with which picture, the other pictures and clips of the batch as negatives)\
+{_topk_sentence(training)}. Boxes were used only to validate and evaluate.
+{training.get("parameters", 0):,} parameters, fp16 weights, {megabytes:.1f} MB.
 
 - Visual net: a {patch} x {patch} patch convolution and stages at strides {strides} (2 x 2
   pooling, never padded stride-2 3 x 3 convolutions), then a U-Net-style top-down path back to
@@ -521,9 +521,10 @@ object's sound (swap, with that object's box); the map for both sounds mixed.
   (`world.datasets.LocalizationDataset`, 128 px, 2 s clips), pictures flipped left-right at
   random. Twemoji graphics (CC-BY 4.0); sounds from the TimGM6mb SoundFont (pretty_midi) and
   eSpeak NG voices.
-- Retrain: the command above writes `checkpoints/localization` (resume state in
-  `runs/localization`, `--resume` continues; `--minutes` is the whole run's budget, resumes
-  included); then rerun the evaluation with `--write-card`.
+- Retrain: run the commands of the run history (Notes) in order; without `--out` and
+  `--run-dir` they write `checkpoints/localization` and its resume state `runs/localization`
+  (`--resume` continues; `--minutes` is the whole run's budget, resumes included); then rerun
+  the evaluation with `--write-card`.
 {calibration}
 ## Targets
 
@@ -533,6 +534,18 @@ object's sound (swap, with that object's box); the map for both sounds mixed.
 
 
 # ----- entry point ------------------------------------------------------------------------------
+
+
+def _topk_sentence(training: dict) -> str:
+    """The card's words for the top-k term, when the checkpoint was trained with it."""
+    k = training.get("args", {}).get("topk_regions", 0)
+    if not k:
+        return ""
+    return (
+        f", plus the same InfoNCE on the mean similarity of each picture's {k} regions most "
+        "similar to the sound, so that an object's area, not only its few most telling regions, "
+        "matches the sound"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
