@@ -20,6 +20,9 @@ What differs from the paper, and why:
   channels) from :mod:`multimodal_core.audio`, pooled over time (mean and max), so any clip
   length works; the paper used a SoundNet-style net on the waveform.
 - Both softmax temperatures (the attention map's and the contrastive logits') are learned.
+- An optional second InfoNCE on the mean similarity of each picture's k best regions
+  (``topk_regions``): with the attended vector alone the map lit only an object's few most telling
+  regions, too small a part of it for cIoU.
 
 Maps: ``attention`` (B, g, g) sums to 1 over the grid (what the attention net pools with);
 ``similarity`` (B, g, g) is the cosine similarity in [-1, 1]; :func:`pixel_map` upsamples
