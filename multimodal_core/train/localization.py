@@ -304,10 +304,10 @@ def train(args: TrainArgs) -> dict:
         if step % args.log_every == 0:
             rate = len(window_loss) / (time.perf_counter() - window_start)
             logger.info(
-                "step %d  %.1f min  InfoNCE %.3f  lr %.2e  %.2f steps/s  temperatures %.3f %.3f",
+                "step %d  %.1f min  loss %.3f  lr %.2e  %.2f steps/s  temperatures %.3f %.3f",
                 step, elapsed / 60, np.mean(window_loss), lr, rate,
-                float(model.attention.log_attention_scale.exp()) ** -1,
-                float(model.log_logit_scale.exp()) ** -1,
+                float(model.attention.log_attention_scale.detach().exp()) ** -1,
+                float(model.log_logit_scale.detach().exp()) ** -1,
             )  # fmt: skip
             window_loss, window_start = [], time.perf_counter()
         last = (args.max_steps and step >= args.max_steps) or (
