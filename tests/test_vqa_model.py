@@ -12,6 +12,7 @@ from multimodal_core.models.vqa import (
     QuestionVocabulary,
     StackedAttentionVQA,
     VQAConfig,
+    attention_supervision_loss,
     load_answers,
     save_answers,
     top_k,
@@ -128,6 +129,38 @@ def test_hop_positions_read_where_each_hop_looked() -> None:
     first_layer = model.classifier[1]
     assert first_layer.in_features == 8 + 2 * 2 + 8 + 1  # query, 2 hops x (x, y), count glimpse
     assert first_layer.weight.grad[:, 8:12].abs().sum() > 0  # the positions reach the loss
+
+
+def test_attention_supervision_loss_is_the_mass_on_each_hops_target() -> None:
+    attention = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], [[0.2, 0.2, 0.6], [1, 0, 0]]])
+    targets = torch.tensor([[[1, 1, 0], [0, 0, 1]], [[0, 0, 0], [0, 0, 0]]], dtype=torch.bool)
+    loss = attention_supervision_loss(attention, targets)  # question 2 has no target: left out
+    assert torch.isclose(loss, -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.8))) / 2)
+    none = attention_supervision_loss(attention.requires_grad_(), torch.zeros_like(targets))
+    assert none.item() == 0.0 and none.requires_grad
+    with pytest.raises(ValueError, match="differ"):
+        attention_supervision_loss(attention, targets[:, :1])
+
+
+def test_attention_supervision_sends_each_hop_where_it_is_told() -> None:
+    torch.manual_seed(6)
+    model = StackedAttentionVQA(tiny_config())
+    images, questions, image_index, _ = batch()
+    n = model.config.num_regions
+    targets = torch.zeros(3, 2, n, dtype=torch.bool)
+    targets[:, 0, :4] = True  # hop 1: the top-left regions; hop 2: the last ones
+    targets[:, 1, -4:] = True
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        attention = model(images, questions, image_index).attention
+        loss = attention_supervision_loss(attention, targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        attention = model(images, questions, image_index).attention
+    mass = (attention * targets).sum(-1)  # (Q, hops); 4 of 16 regions: 0.25 by chance
+    assert (mass > 0.8).all(), mass
 
 
 def test_question_attention_learns_and_ignores_padding() -> None:

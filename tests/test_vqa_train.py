@@ -42,13 +42,44 @@ def test_focus_asks_more_questions_of_the_focus_types_without_duplicates() -> No
         texts, types = [], []
         for index in range(40):
             _, qas = train.world_qas("validation", index, 32, focus=focus)
-            texts += [(index, text) for text, _, _ in qas]
-            types += [qtype for _, _, qtype in qas]
+            texts += [(index, qa[0]) for qa in qas]
+            types += [qa[2] for qa in qas]
         assert len(set(texts)) == len(texts)
         per_type[focus[1]] = {t: types.count(t) for t in set(types)}
     assert per_type[3]["relation"] > 1.5 * per_type[0]["relation"]
     assert per_type[3]["count"] > 1.5 * per_type[0]["count"]
     assert per_type[3]["background"] == per_type[0]["background"]  # other types unchanged
+
+
+def test_object_regions_cover_the_object_or_its_best_region() -> None:
+    mask = np.zeros((96, 96), dtype=bool)
+    mask[8:24, 40:56] = True  # rows 1-2, columns 5-6 of a 12 x 12 grid of 8 px regions
+    regions = train.object_regions(mask, 12).reshape(12, 12)
+    assert set(zip(*np.nonzero(regions), strict=True)) == {(1, 5), (1, 6), (2, 5), (2, 6)}
+    speck = np.zeros((96, 96), dtype=bool)
+    speck[50, 70] = True  # far below the coverage: still one region, the one it is in
+    assert np.flatnonzero(train.object_regions(speck, 12)).tolist() == [6 * 12 + 8]
+
+
+def test_relation_looks_send_hop_one_to_the_first_noun_and_hop_two_to_the_second() -> None:
+    checked = 0
+    for index in range(30):
+        _, qas = train.world_qas("validation", index, 96, focus=(("relation",), 2), grid=12)
+        scene = train._world_dataset("validation", 96, False).scene(index)
+        for text, _, qtype, looks in qas:
+            if qtype == "background":
+                assert looks.shape[0] == 0
+            if qtype != "relation":
+                continue
+            words = text.split()  # is the <first> <relation> the <second>
+            first, second = ({o.name: o for o in scene.objects}[w] for w in (words[2], words[-1]))
+            targets = train.hop_targets([looks], hops=2, regions=144)[0]
+            for hop, obj in ((0, first), (1, second)):
+                assert (targets[hop].numpy() == train.object_regions(obj.mask, 12)).all()
+            checked += 1
+    assert checked >= 20
+    one = train.hop_targets([np.eye(1, 4, 2, dtype=bool), train.NO_LOOKS], hops=2, regions=4)
+    assert one[0].tolist() == [[False, False, True, False]] * 2 and not one[1].any()
 
 
 def test_resize_square_keeps_sizes_and_range() -> None:

@@ -195,6 +195,42 @@ def test_every_answer_is_true(scenes: list[Scene]) -> None:
             check_question(s, q)
 
 
+def test_questions_say_which_objects_answer_them(scenes: list[Scene]) -> None:
+    """``about`` names, in order, the objects a reader looks at: both nouns of a relation, the
+    reference then the answer of "what is above the cat", every object a count counts."""
+    seen = Counter()
+    for s in scenes:
+        for q in language.questions(s) + language.questions(s, ("relation", "identity"), 1):
+            looks = [[s.objects[i] for i in look] for look in q.about]
+            words = q.text.split()
+            seen[q.type, len(looks)] += 1
+            if q.type == "relation":
+                (a,), (b,) = looks
+                relation = next(r for r in language.RELATIONS if f" {r} " in q.text)
+                assert q.text == f"is the {a.name} {relation} the {b.name}"
+                assert language.relation_holds(a, relation, b) == (q.answer == "yes")
+            elif q.type == "count":
+                counted = [
+                    i for i, o in enumerate(s.objects) if get_class(o.name).plural == words[2]
+                ]
+                assert q.about == ((tuple(counted),) if counted else ())
+            elif q.type == "identity" and len(looks) == 2:
+                (reference,), answers = looks
+                assert q.text.endswith(f" the {reference.name}")
+                assert {o.name for o in answers} == {q.answer}
+            elif q.type == "position":
+                ((o,),) = looks
+                assert q.text == f"where is the {o.name}" and o.position == q.answer
+            elif q.type in ("identity", "category"):
+                ((o, *more),) = looks
+                assert {o.name for o in (o, *more)} == {q.answer}
+            elif q.type == "presence":
+                assert bool(looks) == (q.answer == "yes")
+            else:
+                assert looks == []
+    assert seen["relation", 2] and seen["identity", 2] and seen["identity", 1]
+
+
 def test_center_layout_and_crowded_scenes_are_described_truly() -> None:
     for seed in range(40):
         s = scene(seed, 64, layout="center", n_objects=(1, 1))

@@ -502,6 +502,24 @@ class StackedAttentionVQA(nn.Module):
         return model.to(map_location).eval()
 
 
+def attention_supervision_loss(attention: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-log of the attention mass each hop puts on its target regions, averaged over the
+    (question, hop) pairs that have a target; 0 when none has.
+
+    attention (Q, hops, N) softmax weights, targets (Q, hops, N) bool. Mass, not a match to a
+    uniform map: a hop may look at any part of its object, only not elsewhere.
+    """
+    if attention.shape != targets.shape:
+        raise ValueError(
+            f"attention {tuple(attention.shape)} and targets {tuple(targets.shape)} differ"
+        )
+    supervised = targets.any(-1)  # (Q, hops)
+    if not supervised.any():
+        return attention.sum() * 0.0  # keeps the graph (and the device) of a real loss
+    mass = (attention * targets).sum(-1)[supervised]
+    return -torch.log(mass.clamp_min(1e-6)).mean()
+
+
 def top_k(
     logits: torch.Tensor, answers: Sequence[str], k: int = 5
 ) -> list[list[tuple[str, float]]]:

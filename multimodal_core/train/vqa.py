@@ -32,7 +32,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, VQAConfig
+from multimodal_core.models.vqa import (
+    QuestionVocabulary,
+    StackedAttentionVQA,
+    VQAConfig,
+    attention_supervision_loss,
+)
 from multimodal_core.models.vqa import save_answers as write_answers
 from multimodal_core.settings import REPO_ROOT
 
@@ -57,6 +62,7 @@ class TrainArgs:
     hop_glimpses: bool = False  # the classifier also reads each hop's glimpse (relations)
     hop_positions: bool = False  # the classifier also reads where each hop looked (relations)
     question_attention: bool = False  # each hop also attends over the question's words
+    look_weight: float = 0.0  # world: weight of the loss on where each hop looks (0: off)
     image_size: int = 96  # world scenes; easy-vqa images are 64 px and use 64
     minutes: float = 45.0  # wall-clock budget, validation included
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
@@ -108,18 +114,25 @@ class QABatch(NamedTuple):
     questions: list[str]  # Q texts
     answers: torch.Tensor  # (Q,) long answer ids
     types: list[str]  # Q question types
+    looks: Sequence[np.ndarray] = ()  # Q (L, regions) bool: what to look at in turn (world)
+
+
+QA = tuple[str, int, str, np.ndarray]
+"""A stored question: text, answer id, type and its looks ((L, regions) bool; L may be 0)."""
+
+NO_LOOKS = np.zeros((0, 0), dtype=bool)
 
 
 class SceneStore:
-    """uint8 images (N, 3, H, W) with their questions (text, answer id, type) per image."""
+    """uint8 images (N, 3, H, W) with their questions (:data:`QA`) per image."""
 
     def __init__(self, capacity: int, size: int) -> None:
         self.images = torch.zeros((capacity, 3, size, size), dtype=torch.uint8)
-        self.qas: list[list[tuple[str, int, str]]] = [[] for _ in range(capacity)]
+        self.qas: list[list[QA]] = [[] for _ in range(capacity)]
         self.filled = 0
         self.cursor = 0
 
-    def put(self, image: np.ndarray, qas: list[tuple[str, int, str]]) -> None:
+    def put(self, image: np.ndarray, qas: list[QA]) -> None:
         """Store (H, W, 3) uint8 and its questions, overwriting the oldest when full."""
         self.images[self.cursor] = torch.from_numpy(np.array(image)).permute(2, 0, 1)
         self.qas[self.cursor] = qas
@@ -134,6 +147,7 @@ class SceneStore:
             questions=[qa[0] for _, qa in rows],
             answers=torch.tensor([qa[1] for _, qa in rows], dtype=torch.long),
             types=[qa[2] for _, qa in rows],
+            looks=[qa[3] for _, qa in rows],
         )
 
     def batches(self, scenes_per_batch: int = 100) -> list[QABatch]:
@@ -166,9 +180,10 @@ def easyvqa_store(split: str, image_ids: Sequence[int] | None = None) -> SceneSt
         easy_vqa.get_train_image_paths() if split == "train" else easy_vqa.get_test_image_paths()
     )
     answer_index = {a: i for i, a in enumerate(easy_vqa.get_answers())}
-    by_image: dict[int, list[tuple[str, int, str]]] = {}
+    by_image: dict[int, list[QA]] = {}
     for text, answer, image_id in zip(texts, answers, ids, strict=True):
-        by_image.setdefault(image_id, []).append((text, answer_index[answer], easyvqa_type(answer)))
+        qa = (text, answer_index[answer], easyvqa_type(answer), NO_LOOKS)
+        by_image.setdefault(image_id, []).append(qa)
     chosen = sorted(paths) if image_ids is None else list(image_ids)
     store = SceneStore(len(chosen), 64)
     for image_id in chosen:
@@ -234,6 +249,17 @@ def resize_square(pixels: np.ndarray, side: int) -> np.ndarray:
     return out[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
+def object_regions(mask: np.ndarray, grid: int, coverage: float = 0.2) -> np.ndarray:
+    """(grid * grid,) bool: the regions of a grid x grid split of the picture that an object's
+    visible pixels (``mask`` (H, W) bool) cover by at least ``coverage``, or, for an object
+    smaller than that, the one region it covers most."""
+    pooled = F.adaptive_avg_pool2d(torch.from_numpy(mask).float()[None], grid).flatten()
+    regions = pooled >= coverage
+    if not regions.any():
+        regions[pooled.argmax()] = True
+    return regions.numpy()
+
+
 def world_qas(
     split: str,
     index: int,
@@ -241,12 +267,14 @@ def world_qas(
     held_out_ok: bool = False,
     render_size: int | None = None,
     focus: tuple[tuple[str, ...], int] = ((), 0),
-) -> tuple[np.ndarray, list[tuple[str, int, str]]]:
-    """The image (size, size, 3) uint8 and (text, answer id, type) of every question of one
-    scene, drawn as the world's ``VQADataset`` draws it; ``render_size`` renders it larger and
-    downscales it (uploads are larger than the model's input, e.g. the 128 px examples).
-    ``focus`` = (types, draws) adds ``draws`` more draws of those types (relations and counts
-    are rare in the world's own set: one question per type and scene), without duplicates."""
+    grid: int = 0,
+) -> tuple[np.ndarray, list[QA]]:
+    """The image (size, size, 3) uint8 and every question (:data:`QA`) of one scene, drawn as
+    the world's ``VQADataset`` draws it; ``render_size`` renders it larger and downscales it
+    (uploads are larger than the model's input, e.g. the 128 px examples). ``focus`` = (types,
+    draws) adds ``draws`` more draws of those types (relations and counts are rare in the
+    world's own set: one question per type and scene), without duplicates. ``grid`` > 0 gives
+    each question its looks (``language.Question.about`` as regions of a grid x grid split)."""
     from multimodal_core.world import language
 
     scene = _world_dataset(split, render_size or size, held_out_ok).scene(index)
@@ -257,7 +285,14 @@ def world_qas(
         for draw in range(1, draws + 1):
             asked += language.questions(scene, types, draw=draw)
     unique = {q.text: q for q in asked}.values()  # a text always has the same answer
-    qas = [(q.text, answer_index[q.answer], q.type) for q in unique]
+    regions = [object_regions(o.mask, grid) for o in scene.objects] if grid else []
+
+    def looks(q: language.Question) -> np.ndarray:
+        if not (grid and q.about):
+            return NO_LOOKS
+        return np.stack([np.any([regions[i] for i in look], axis=0) for look in q.about])
+
+    qas = [(q.text, answer_index[q.answer], q.type, looks(q)) for q in unique]
     return resize_square(scene.image, size), qas
 
 
@@ -278,13 +313,31 @@ def _world_answer_index() -> dict[str, int]:
 
 
 def world_store(
-    split: str, n_scenes: int, size: int, first: int = 0, held_out_ok: bool = False
+    split: str,
+    n_scenes: int,
+    size: int,
+    first: int = 0,
+    held_out_ok: bool = False,
+    grid: int = 0,
 ) -> SceneStore:
-    """Scenes ``first .. first + n_scenes`` of a world split with all their questions."""
+    """Scenes ``first .. first + n_scenes`` of a world split with all their questions (and
+    their looks on a grid x grid split when ``grid`` > 0)."""
     store = SceneStore(n_scenes, size)
     for index in range(first, first + n_scenes):
-        store.put(*world_qas(split, index, size, held_out_ok))
+        store.put(*world_qas(split, index, size, held_out_ok, grid=grid))
     return store
+
+
+def hop_targets(looks: Sequence[np.ndarray], hops: int, regions: int) -> torch.Tensor:
+    """(Q, hops, regions) bool: where each attention hop should look. Hop h takes a question's
+    look min(h, L - 1), so "is the dog above the cat" sends hop 1 to the dog and hop 2 to the
+    cat, and a one-object question sends every hop to its object; no looks, no target."""
+    targets = torch.zeros((len(looks), hops, regions), dtype=torch.bool)
+    for q, look in enumerate(looks):
+        if len(look):
+            order = [min(h, len(look) - 1) for h in range(hops)]
+            targets[q] = torch.from_numpy(look[order])
+    return targets
 
 
 # ----- training --------------------------------------------------------------------------------
@@ -393,9 +446,12 @@ def train(args: TrainArgs) -> dict:
         return config.image_size * 4 // 3 if large else config.image_size
 
     focus = (tuple(t for t in args.focus_types.split(",") if t), args.focus_draws)
+    looking = args.look_weight > 0 and world and config.use_image
+    grid = config.grid_size if looking else 0
 
     def train_qas(index: int, rng: np.random.Generator) -> tuple[np.ndarray, list]:
-        return world_qas("train", index, config.image_size, render_size=render(rng), focus=focus)
+        size = config.image_size
+        return world_qas("train", index, size, render_size=render(rng), focus=focus, grid=grid)
 
     if world:
         val_batches = world_store("validation", args.val_scenes, config.image_size).batches()
@@ -416,7 +472,8 @@ def train(args: TrainArgs) -> dict:
     command = "python -m multimodal_core.train.vqa " + shlex.join(sys.argv[1:])
     model.train()
     clock = time.perf_counter() - elapsed
-    window_loss, window_hits, window_start = [], [], time.perf_counter()
+    window_loss, window_looks, window_hits = [], [], []
+    window_start = time.perf_counter()
     while True:
         elapsed = time.perf_counter() - clock
         if elapsed >= args.minutes * 60 or (args.max_steps and step >= args.max_steps):
@@ -432,8 +489,14 @@ def train(args: TrainArgs) -> dict:
         images = b.images.contiguous(memory_format=torch.channels_last)
         out = model(images, vocab.encode_batch(b.questions), b.image_index, b.answers)
         assert out.loss is not None
+        loss = out.loss
+        if looking:
+            targets = hop_targets(b.looks, config.hops, config.num_regions)
+            look_loss = attention_supervision_loss(out.attention, targets)
+            loss = loss + args.look_weight * look_loss
+            window_looks.append(look_loss.item())
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         step += 1
@@ -441,12 +504,14 @@ def train(args: TrainArgs) -> dict:
         window_hits.append(float((out.logits.argmax(-1) == b.answers).float().mean()))
         if step % args.log_every == 0:
             rate = len(window_loss) / (time.perf_counter() - window_start)
+            looked = f"  look loss {np.mean(window_looks):.3f}" if window_looks else ""
             logger.info(
-                "step %d  %.1f min  loss %.3f  train acc %.3f  lr %.2e  %.2f steps/s  %d q/step",
-                step, elapsed / 60, np.mean(window_loss), np.mean(window_hits), lr, rate,
+                "step %d  %.1f min  loss %.3f%s  train acc %.3f  lr %.2e  %.2f steps/s  %d q/step",
+                step, elapsed / 60, np.mean(window_loss), looked, np.mean(window_hits), lr, rate,
                 len(b.questions),
             )  # fmt: skip
-            window_loss, window_hits, window_start = [], [], time.perf_counter()
+            window_loss, window_looks, window_hits = [], [], []
+            window_start = time.perf_counter()
         if step % args.val_every == 0 or (args.max_steps and step >= args.max_steps):
             scores = accuracy(model, vocab, val_batches)
             elapsed = time.perf_counter() - clock

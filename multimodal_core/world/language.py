@@ -89,11 +89,19 @@ over VQA scenes (repeat probability 0.5) to at most about 0.36 for the commonest
 
 @dataclass(frozen=True)
 class Question:
-    """A question about a scene, its one true answer (from ``ANSWERS``) and its type."""
+    """A question about a scene, its one true answer (from ``ANSWERS``) and its type.
+
+    ``about`` holds, for each object the question needs looked at in turn, the indices in
+    ``scene.objects`` of what it covers: "is the dog above the cat" -> ((dog,), (cat,)),
+    "what is above the cat" -> ((cat,), (the answer,)), "how many dogs" -> ((every dog,),);
+    empty when nothing in the picture answers it ("is there a cow": no; the background). It
+    lets training check where a model looked; it is not part of the text or the answer.
+    """
 
     text: str
     answer: str
     type: str
+    about: tuple[tuple[int, ...], ...] = ()
 
 
 def relation_holds(a: SceneObject, relation: str, b: SceneObject) -> bool:
@@ -209,27 +217,41 @@ _PRESENCE_TEXT = {c.name: f"is there {article(c.name)} {c.name}" for c in CLASSE
 _COUNT_TEXT = {c.name: f"how many {c.plural} are there" for c in CLASSES}
 
 
-def _candidates(scene: Scene, qtype: str) -> dict[str, list[str]]:
-    """Every question of one type this grammar can ask about ``scene``, grouped by answer
-    (answer -> question texts; no empty groups)."""
-    counts = Counter(o.name for o in scene.objects)
-    unique = [o for o in scene.objects if counts[o.name] == 1]  # "the dog" names one object
-    out: dict[str, list[str]] = {}
+Asked = tuple[str, tuple[tuple[int, ...], ...]]
+"""A question's text and what it is about (``Question.about``)."""
 
-    def add(answer: str, text: str) -> None:
-        out.setdefault(answer, []).append(text)
+
+def _candidates(scene: Scene, qtype: str) -> dict[str, list[Asked]]:
+    """Every question of one type this grammar can ask about ``scene``, grouped by answer
+    (answer -> (text, about) pairs; no empty groups)."""
+    counts = Counter(o.name for o in scene.objects)
+    index = {id(o): i for i, o in enumerate(scene.objects)}
+    unique = [o for o in scene.objects if counts[o.name] == 1]  # "the dog" names one object
+    out: dict[str, list[Asked]] = {}
+
+    def add(answer: str, text: str, *looks: list[SceneObject]) -> None:
+        about = tuple(tuple(index[id(o)] for o in look) for look in looks)
+        out.setdefault(answer, []).append((text, about))
+
+    def of_class(name: str) -> list[SceneObject]:
+        return [o for o in scene.objects if o.name == name]
 
     if qtype == "presence":
-        out["yes"] = [_PRESENCE_TEXT[name] for name in counts]
-        out["no"] = [_PRESENCE_TEXT[name] for name in CLASS_NAMES if name not in counts]
+        for name in counts:
+            add("yes", _PRESENCE_TEXT[name], of_class(name))
+        for name in CLASS_NAMES:
+            if name not in counts:
+                add("no", _PRESENCE_TEXT[name])
     elif qtype == "count":
-        out["zero"] = [_COUNT_TEXT[name] for name in CLASS_NAMES if name not in counts]
+        for name in CLASS_NAMES:
+            if name not in counts:
+                add("zero", _COUNT_TEXT[name])
         for name, n in counts.items():
             if n <= MAX_COUNT:
-                add(NUMBERS[n], _COUNT_TEXT[name])
+                add(NUMBERS[n], _COUNT_TEXT[name], of_class(name))
     elif qtype == "position":
         for o in unique:
-            add(o.position, f"where is the {o.name}")
+            add(o.position, f"where is the {o.name}", [o])
     elif qtype == "relation":
         for a in unique:
             for b in unique:
@@ -238,25 +260,27 @@ def _candidates(scene: Scene, qtype: str) -> dict[str, list[str]]:
                         add(
                             "yes" if relation_holds(a, r, b) else "no",
                             f"is the {a.name} {r} the {b.name}",
+                            [a],
+                            [b],
                         )
     elif qtype == "identity":
         for o in scene.objects:
-            add(o.name, f"what is {POSITION_PHRASES[o.position]}")
+            add(o.name, f"what is {POSITION_PHRASES[o.position]}", [o])
         for b in unique:
             for r in RELATIONS:
-                matches = {o.name for o in scene.objects if o is not b and relation_holds(o, r, b)}
-                if len(matches) == 1:
-                    add(matches.pop(), f"what is {r} the {b.name}")
+                matches = [o for o in scene.objects if o is not b and relation_holds(o, r, b)]
+                if len({o.name for o in matches}) == 1:
+                    add(matches[0].name, f"what is {r} the {b.name}", [b], matches)
     elif qtype == "category":
         for category, text in CATEGORY_QUESTIONS.items():
             names = [name for name in counts if get_class(name).category == category]
             if len(names) == 1:
-                add(names[0], text)
+                add(names[0], text, of_class(names[0]))
     elif qtype == "background":
         add(scene.background.word, "what is the background")
     else:
         raise ValueError(f"unknown question type {qtype!r}; known: {QUESTION_TYPES}")
-    return {answer: texts for answer, texts in out.items() if texts}
+    return {answer: asked for answer, asked in out.items() if asked}
 
 
 def questions(
@@ -280,6 +304,7 @@ def questions(
         answers = sorted(by_answer)
         weights = np.cumsum([ANSWER_WEIGHTS.get(a, 1.0) for a in answers])
         answer = answers[int(np.searchsorted(weights, rng.random() * weights[-1], side="right"))]
-        texts = by_answer[answer]
-        out.append(Question(texts[int(rng.integers(len(texts)))], answer, qtype))
+        asked = by_answer[answer]
+        text, about = asked[int(rng.integers(len(asked)))]
+        out.append(Question(text, answer, qtype, about))
     return out
