@@ -6,7 +6,9 @@ removed, checkpoints/vqa_world_question_only), and on the ``novel_combo`` split,
 hold a pair of classes that never met in training (compositional generalisation). Synonyms: test
 questions whose object noun is replaced by a catalogue synonym the model never saw ("puppy" for
 "dog"), read through the sentence encoder, scored for accuracy and agreement with the canonical
-question's answer. easy-vqa (checkpoints/vqa_easyvqa): accuracy on its 1,000-image test set,
+question's answer. Looks: how often each attention hop's peak lies on the object the question is
+about (``language.Question.about``; for a relation, hop 1 on its first noun and hop 2 on its
+second). easy-vqa (checkpoints/vqa_easyvqa): accuracy on its 1,000-image test set,
 with its own question-only figure (easy-vqa answers are often guessable from the question).
 
 A checkpoint that is missing gives null figures and a note, not a failure. The human table comes
@@ -32,6 +34,7 @@ from multimodal_core.train.vqa import (
     SceneStore,
     accuracy,
     easyvqa_store,
+    hop_targets,
     world_store,
 )
 
@@ -150,17 +153,47 @@ def _synonyms(loaded: tuple | None, store: SceneStore) -> dict:
     }
 
 
+@torch.inference_mode()
+def _looks(loaded: tuple | None, batches: list[QABatch]) -> dict:
+    """How often a hop's attention peak lies on the object it should look at, over every
+    (question, hop) pair with one, and for relations per hop (hop 1: first noun, hop 2: second)."""
+    empty = {"hop_on_object": None, "relation_hop1_on_first": None, "relation_hop2_on_second": None}
+    if loaded is None or not loaded[0].config.use_image or loaded[0].config.hops < 2:
+        return empty
+    model, vocab = loaded
+    on_object: list[bool] = []
+    on_nouns: list[list[bool]] = [[], []]
+    for b in batches:
+        attention = model(b.images, vocab.encode_batch(b.questions), b.image_index).attention
+        targets = hop_targets(b.looks, model.config.hops, model.config.num_regions)
+        peak_on = targets.gather(-1, attention.argmax(-1, keepdim=True)).squeeze(-1)  # (Q, hops)
+        on_object += peak_on[targets.any(-1)].tolist()
+        for q, qtype in enumerate(b.types):
+            if qtype == "relation":
+                on_nouns[0].append(bool(peak_on[q, 0]))
+                on_nouns[1].append(bool(peak_on[q, 1]))
+    if not on_object:
+        return empty
+    return {
+        "hop_on_object": float(np.mean(on_object)),
+        "relation_hop1_on_first": float(np.mean(on_nouns[0])) if on_nouns[0] else None,
+        "relation_hop2_on_second": float(np.mean(on_nouns[1])) if on_nouns[1] else None,
+    }
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     world = _load(args.world)
     size = world[0].config.image_size if world else 96
-    test = world_store("test", args.scenes, size, held_out_ok=True)
+    grid = world[0].config.grid_size if world else 0
+    test = world_store("test", args.scenes, size, held_out_ok=True, grid=grid)
     novel = world_store("novel_combo", args.novel_scenes, size, held_out_ok=True)
     test_batches, novel_batches = test.batches(), novel.batches()
     main = _score(world, test_batches)
     question_only = _score(_load(args.world_question_only), test_batches)
     novel_scores = _score(world, novel_batches)
+    looks = _looks(world, test_batches)
     synonyms = (
         _synonyms(world, world_store("test", args.synonym_scenes, size, held_out_ok=True))
         if args.synonym_scenes
@@ -180,6 +213,7 @@ def run(args: argparse.Namespace) -> dict:
         "question_only_per_type": question_only["per_type"],
         "novel_combo_per_type": novel_scores["per_type"],
         "n_novel_combo": novel_scores["n"],
+        **looks,
         "easyvqa_per_type": easy["per_type"],
         "easyvqa_question_only_per_type": easy_question_only["per_type"],
         "n_easyvqa": easy["n"],
@@ -221,6 +255,8 @@ def table(r: dict) -> str:
             f"canonical {_pct(r['synonym_canonical_acc'])}, same answer "
             f"{_pct(r['synonym_agreement'])}"
         )
+    if r.get("hop_on_object") is not None:
+        lines.append(_looks_sentence(r))
     lines += [
         "",
         f"easy-vqa test, {r['n_easyvqa']} questions: model {_pct(r['easyvqa_acc'])}, "
@@ -234,6 +270,15 @@ def table(r: dict) -> str:
 
 def _cell(value: float | None) -> str:
     return _pct(value).strip()
+
+
+def _looks_sentence(r: dict) -> str:
+    return (
+        f"Where the hops look: a hop's attention peak is on the object the question is about in "
+        f"{_cell(r['hop_on_object'])} of cases; in relations hop 1 is on the first noun in "
+        f"{_cell(r['relation_hop1_on_first'])} and hop 2 on the second in "
+        f"{_cell(r['relation_hop2_on_second'])}."
+    )
 
 
 def _training(folder: Path) -> dict:
@@ -348,6 +393,8 @@ questions about {r["novel_scenes"]} scenes whose class pair never appeared toget
 {_cell(r["world_novel_combo_acc"])} |
 
 {synonyms}
+
+{_looks_sentence(r) if r.get("hop_on_object") is not None else ""}
 
 {_targets(r)}
 
