@@ -169,6 +169,7 @@ def beam_search(
     max_penalty = float(_length_penalty(max_length, alpha))
 
     searching = torch.arange(b, device=device)  # images still in the batch
+    local_offsets = row_offsets  # row of each searching image's beam 0
     for t in range(max_length):
         out = model.step(last, state, memory)  # rows of the searching images only
         vocab = out.logits.shape[-1]
@@ -194,18 +195,18 @@ def beam_search(
             fin_score = torch.cat([fin_score, top_score], 1).gather(1, keep)
             fin_step = torch.cat([fin_step, torch.full_like(origin, t)], 1).gather(1, keep)
             fin_parent = torch.cat([fin_parent, origin], 1).gather(1, keep)
+            # The k best unfinished candidates stay alive.
             alive_score, pick = torch.where(is_end, NEG_INF, top_score).topk(k, dim=1)
-        else:
-            alive_score, pick = top_score[:, :k], torch.arange(k, device=device).expand(b, k)
-
-        # The k best unfinished candidates stay alive.
-        parent = origin.gather(1, pick)  # (B, k)
+            parent, alive_token = origin.gather(1, pick), token.gather(1, pick)  # (B, k)
+        else:  # no <end> among the 2k: the first k stay alive (slices; no gather needed)
+            alive_score, parent, alive_token = top_score[:, :k], origin[:, :k], token[:, :k]
         parents.append(parent)
-        tokens_hist.append(token.gather(1, pick))
+        tokens_hist.append(alive_token)
         scores_hist.append(alive_score)
-        local_offsets = row_offsets[: len(searching)]  # row of each searching image's beam 0
-        state = out.state.index_select((local_offsets + parent[searching]).view(-1))
-        last = tokens_hist[-1][searching].view(-1)
+        if len(searching) < b:  # per-step indexing only once images have left
+            parent, alive_token = parent[searching], alive_token[searching]
+        state = out.state.index_select((local_offsets + parent).view(-1))
+        last = alive_token.reshape(-1)
 
         # An image is done when its pool is full and no alive beam can still beat it: log probs
         # only fall, so the best any alive beam can reach is score / max_length**alpha (and no
@@ -214,11 +215,14 @@ def beam_search(
         done = fin_norm[:, -1] >= alive_score[:, 0] / max_penalty  # (B,)
         if bool(done.all()):
             break
-        stay = ~done[searching]
+        if len(searching) == 1:
+            continue  # not all done: the one image left is not
+        stay = ~(done if len(searching) == b else done[searching])
         if not bool(stay.all()):
             keep = (local_offsets[stay] + torch.arange(k, device=device)).view(-1)
             state, memory, last = state.index_select(keep), memory.index_select(keep), last[keep]
             searching = searching[stay]
+            local_offsets = row_offsets[: len(searching)]
             alive_score = torch.where(done[:, None], NEG_INF, alive_score)
 
     # Unfinished beams compete too (a model that never says <end> still gets k answers).
