@@ -10,6 +10,7 @@ import torch
 
 from multimodal_core.models.vqa import (
     QuestionVocabulary,
+    RelationReadout,
     StackedAttentionVQA,
     VQAConfig,
     attention_supervision_loss,
@@ -131,6 +132,53 @@ def test_hop_positions_read_where_each_hop_looked() -> None:
     assert first_layer.weight.grad[:, 8:12].abs().sum() > 0  # the positions reach the loss
 
 
+def test_hop_relations_reach_the_classifier_and_depend_on_which_hop_is_first() -> None:
+    torch.manual_seed(7)
+    model = StackedAttentionVQA(tiny_config(hop_relations=True))
+    out = model(*batch())
+    assert out.loss is not None
+    out.loss.backward()
+    first_layer = model.classifier[1]
+    assert first_layer.in_features == 8 + RelationReadout.features + 8 + 1
+    assert first_layer.weight.grad[:, 8 : 8 + RelationReadout.features].abs().sum() > 0
+    assert all(p.grad is not None for p in model.relations.parameters())
+    where = torch.tensor([[[-0.7, 0.0], [0.7, 0.0]]])
+    question = torch.randn(1, 8)
+    with torch.no_grad():
+        ahead, behind = model.relations(where, question), model.relations(where.flip(1), question)
+    assert not torch.allclose(ahead, behind)  # "a left of b" is not "b left of a"
+
+
+def test_relation_readout_learns_grid_relations_from_two_positions() -> None:
+    """The comparison the world's relation questions need: cells of a 3 x 3 grid, positions
+    jittered inside them, and which relation is asked only in the question vector."""
+    torch.manual_seed(8)
+    config = tiny_config(hop_relations=True)
+    readout = RelationReadout(config)
+    head = torch.nn.Linear(RelationReadout.features, 2)
+    relation_vectors = torch.randn(4, config.feature_dim)  # left of, right of, above, below
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cells = torch.randint(0, 3, (n, 2, 2))  # (n, object, (column, row))
+        where = cells * (2 / 3) - 2 / 3 + (torch.rand(n, 2, 2) - 0.5) * 0.3
+        relation = torch.randint(0, 4, (n,))
+        (c1, r1), (c2, r2) = cells[:, 0].T, cells[:, 1].T
+        holds = torch.stack([c1 < c2, c1 > c2, r1 < r2, r1 > r2], 1)[torch.arange(n), relation]
+        return where, relation_vectors[relation], holds.long()
+
+    optimizer = torch.optim.Adam([*readout.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(200):
+        where, question, holds = sample(128)
+        loss = torch.nn.functional.cross_entropy(head(readout(where, question)), holds)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    where, question, holds = sample(2000)
+    with torch.no_grad():
+        accuracy = (head(readout(where, question)).argmax(1) == holds).float().mean()
+    assert accuracy > 0.97, accuracy
+
+
 def test_attention_supervision_loss_is_the_mass_on_each_hops_target() -> None:
     attention = torch.tensor([[[0.5, 0.3, 0.2], [0.1, 0.1, 0.8]], [[0.2, 0.2, 0.6], [1, 0, 0]]])
     targets = torch.tensor([[[1, 1, 0], [0, 0, 1]], [[0, 0, 0], [0, 0, 0]]], dtype=torch.bool)
@@ -209,6 +257,8 @@ def test_rejects_wrong_inputs() -> None:
         ({"dropout": 1.0}, "dropout"),
         ({"unk_id": 0}, "distinct"),
         ({"hops": 0}, "hops"),
+        ({"hop_relations": True, "hops": 1}, "hop_relations"),
+        ({"hop_relations": True, "use_image": False}, "hop_relations"),
     ],
 )
 def test_config_validation(overrides: dict, match: str) -> None:

@@ -301,6 +301,12 @@ def _reads(folder: Path) -> str:
             "where each hop looked (the attention-weighted mean of the region coordinates, so "
             "a relation is a comparison of two positions)"
         )
+    if config.get("hop_relations"):
+        reads.append(
+            "a comparison of where the first two hops looked, weighted by the question (a small "
+            "network over the two positions and their difference, times a projection of the "
+            "question)"
+        )
     if config.get("count_glimpse", True):
         reads.append("an unnormalised sigmoid-gated glimpse that lets it count")
     return f"it also reads {'; '.join(reads)};" if reads else ""

@@ -79,6 +79,11 @@ class VQAConfig:
             query, so the two hops can look for two different nouns; with one query for both,
             the hops of "is the dog left of the cat" mostly looked at the same object (and,
             trained for 40 minutes, mostly still did: see the world checkpoint's card).
+        hop_relations (bool, defaults to False): a readout made for comparing where the first
+            two hops looked: a small network over the two positions and their difference,
+            multiplied by a projection of the question, joins the classifier's input. With hop
+            positions alone the one-hidden-layer classifier must learn "relation word times
+            sign of a difference" by itself, and was slow to (the card's looks run).
         use_image (bool, defaults to True): False builds the question-only baseline.
         classifier_dim (int, defaults to 256): hidden size of the answer classifier.
         dropout (float, defaults to 0.1): dropout before the classifier's layers.
@@ -98,6 +103,7 @@ class VQAConfig:
     hop_glimpses: bool = False  # False: the paper's fusion (and the first checkpoints')
     hop_positions: bool = False
     question_attention: bool = False
+    hop_relations: bool = False
     use_image: bool = True
     classifier_dim: int = 256
     dropout: float = 0.1  # mild: freshly rendered scenes already regularise
@@ -123,6 +129,8 @@ class VQAConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.hop_relations and (self.hops < 2 or not self.use_image):
+            raise ValueError("hop_relations compares two hops: it needs hops >= 2 and the image")
 
     @property
     def grid_size(self) -> int:
@@ -374,6 +382,32 @@ class CountGlimpse(nn.Module):
         return torch.cat([total, gates.sum(-1, keepdim=True)], dim=-1), gates
 
 
+class RelationReadout(nn.Module):
+    """Compares where the first two hops looked, as the question asks.
+
+    ``compare`` turns the two positions and their difference into C features (thresholds such
+    as "more than a third of the picture further left"); the question's projection weights
+    them, so "left of" and "above" read different features of the same pair of positions.
+    """
+
+    features = 32
+
+    def __init__(self, config: VQAConfig) -> None:
+        super().__init__()
+        self.compare = nn.Sequential(
+            nn.Linear(6, 2 * self.features),
+            nn.ReLU(inplace=True),
+            nn.Linear(2 * self.features, self.features),
+        )
+        self.ask = nn.Linear(config.feature_dim, self.features)
+
+    def forward(self, where: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
+        """where (Q, hops, 2) attended positions, question (Q, D) -> read-out (Q, C)."""
+        first, second = where[:, 0], where[:, 1]
+        pair = torch.cat([first, second, first - second], dim=-1)  # (Q, 6)
+        return self.compare(pair) * self.ask(question)
+
+
 class StackedAttentionVQA(nn.Module):
     """Image stream + question stream, stacked attention, count glimpse, answer classifier."""
 
@@ -391,6 +425,9 @@ class StackedAttentionVQA(nn.Module):
                 fused += config.hops * config.feature_dim
             if config.hop_positions:
                 fused += config.hops * 2
+            if config.hop_relations:
+                self.relations = RelationReadout(config)
+                fused += RelationReadout.features
             if config.count_glimpse:
                 self.count = CountGlimpse(config)
                 fused += config.feature_dim + 1
@@ -447,9 +484,13 @@ class StackedAttentionVQA(nn.Module):
                 glimpses.append(attended)
             attention_maps = torch.stack(maps, 1)  # (Q, hops, N)
             fused = [query, *glimpses] if self.config.hop_glimpses else [query]
-            if self.config.hop_positions:
+            if self.config.hop_positions or self.config.hop_relations:
                 positions = self.image_encoder.region_positions().to(query.dtype)  # (N, 2)
-                fused.append((attention_maps @ positions).flatten(1))  # (Q, hops * 2)
+                where = attention_maps @ positions  # (Q, hops, 2)
+                if self.config.hop_positions:
+                    fused.append(where.flatten(1))
+                if self.config.hop_relations:
+                    fused.append(self.relations(where, question))
             if self.config.count_glimpse:
                 keys = self.count.image_proj(features).index_select(0, image_index)
                 glimpse, gates = self.count(regions, keys, question)

@@ -62,6 +62,7 @@ class TrainArgs:
     hop_glimpses: bool = False  # the classifier also reads each hop's glimpse (relations)
     hop_positions: bool = False  # the classifier also reads where each hop looked (relations)
     question_attention: bool = False  # each hop also attends over the question's words
+    hop_relations: bool = False  # a readout comparing where the first two hops looked
     look_weight: float = 0.0  # world: weight of the loss on where each hop looks (0: off)
     image_size: int = 96  # world scenes; easy-vqa images are 64 px and use 64
     minutes: float = 45.0  # wall-clock budget, validation included
@@ -422,6 +423,7 @@ def train(args: TrainArgs) -> dict:
             hop_glimpses=args.hop_glimpses,
             hop_positions=args.hop_positions,
             question_attention=args.question_attention,
+            hop_relations=args.hop_relations,
         )
     logger.info("vocabulary: %d words; %d answers", len(vocab), len(answers))
     model = StackedAttentionVQA(config).to(memory_format=torch.channels_last)  # ~25% faster convs
