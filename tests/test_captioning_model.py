@@ -10,6 +10,7 @@ import torch
 
 from multimodal_core.decoding import greedy_decode
 from multimodal_core.models.show_attend_tell import (
+    EncoderMemory,
     ShowAttendTell,
     ShowAttendTellConfig,
     Vocabulary,
@@ -48,6 +49,37 @@ def test_forward_shapes_no_nans_and_every_parameter_learns() -> None:
         n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("n_images", [2, 4])  # 6 rows: one pass; 12 > 8 rows: in chunks
+def test_beams_share_an_images_memory_and_step_like_copies_of_it(n_images: int) -> None:
+    torch.manual_seed(1)
+    model = ShowAttendTell(tiny_config()).eval()
+    shared = model.encode(torch.rand(n_images, 3, 32, 32)).repeat_interleave(3)
+    assert shared.features.shape[0] == n_images and shared.beams == 3  # rows b*3+j: image b
+    tokens = torch.randint(4, 11, (n_images * 3,))
+    with torch.no_grad():
+        state = model.init_state(shared)
+        state.h.add_(torch.randn_like(state.h))  # beams of one image differ after a step
+        out = model.step(tokens, state, shared)
+        for image in range(n_images):  # the reference: each image alone, its memory copied
+            rows = torch.arange(3 * image, 3 * image + 3)
+            copied = EncoderMemory(
+                shared.features[[image] * 3], shared.keys[[image] * 3]
+            )  # beams 1: a memory row per decoding row
+            alone = model.step(tokens[rows], state.index_select(rows), copied)
+            assert torch.allclose(out.attention[rows], alone.attention, atol=1e-6)
+            assert torch.allclose(out.logits[rows], alone.logits, atol=1e-5)
+            first = model.init_state(shared.index_select(rows)).h[0]
+            assert torch.allclose(model.init_state(copied).h[0], first)
+
+    # Dropping whole images keeps the sharing; any other choice of rows gets a row each.
+    kept = shared.index_select(torch.tensor([3, 4, 5]))
+    assert kept.beams == 3 and torch.equal(kept.features, shared.features[1:2])
+    picked = shared.index_select(torch.tensor([4, 0, 5]))
+    assert picked.beams == 1 and torch.equal(picked.features, shared.features[[1, 0, 1]])
+    misaligned = shared.index_select(torch.tensor([1, 2, 3]))
+    assert misaligned.beams == 1 and torch.equal(misaligned.keys, shared.keys[[0, 0, 1]])
 
 
 def test_rejects_wrong_inputs() -> None:

@@ -200,22 +200,33 @@ class Vocabulary:
 class EncoderMemory:
     """What the decoder attends over, computed once per image.
 
-    features: (R, N, encoder_dim) region features; keys: (R, N, attention_dim) their attention
-    projections, precomputed so each decoding step only projects the hidden state.
+    features: (B, N, encoder_dim) region features; keys: (B, N, attention_dim) their attention
+    projections, precomputed so each decoding step only projects the hidden state. beams: the
+    decoding rows per image (row r reads image r // beams), so beam search shares one memory
+    among an image's k beams instead of copying it k times.
     """
 
     features: torch.Tensor
     keys: torch.Tensor
+    beams: int = 1
 
     def repeat_interleave(self, k: int) -> EncoderMemory:
-        """Each image's memory k times in a row: rows b*k .. b*k+k-1 belong to image b."""
-        return EncoderMemory(
-            self.features.repeat_interleave(k, 0), self.keys.repeat_interleave(k, 0)
-        )
+        """Each image's memory for k rows in a row: rows b*k .. b*k+k-1 read image b."""
+        return EncoderMemory(self.features, self.keys, self.beams * k)
 
     def index_select(self, rows: torch.Tensor) -> EncoderMemory:
-        """The memory of ``rows`` (beam search drops the rows of images that are done)."""
-        return EncoderMemory(self.features.index_select(0, rows), self.keys.index_select(0, rows))
+        """The memory of ``rows``. Whole groups of an image's beams (beam search dropping the
+        images that are done) keep sharing it; any other choice of rows gets a row each."""
+        images = rows // self.beams
+        beams = 1
+        if self.beams > 1 and rows.numel() % self.beams == 0:
+            groups = rows.view(-1, self.beams)
+            whole = groups[:, :1] + torch.arange(self.beams, device=rows.device)
+            if bool((groups[:, 0] % self.beams == 0).all()) and torch.equal(groups, whole):
+                images, beams = groups[:, 0] // self.beams, self.beams
+        return EncoderMemory(
+            self.features.index_select(0, images), self.keys.index_select(0, images), beams
+        )
 
 
 @dataclass
@@ -303,26 +314,23 @@ class Attention(nn.Module):
         self.score = nn.Linear(config.attention_dim, 1)
 
     def forward(self, memory: EncoderMemory, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> context (R, encoder_dim), alpha (R, N)."""
-        query = self.decoder_proj(h)[:, None, :]  # (R, 1, A)
-        rows = memory.keys.shape[0]
-        if torch.is_grad_enabled() or rows <= ATTENTION_CHUNK_ROWS:
-            scores = self.score(torch.tanh(memory.keys + query)).squeeze(-1)  # (R, N)
+        """h (R, decoder_dim), R = B * beams -> context (R, encoder_dim), alpha (R, N)."""
+        images, regions, _ = memory.keys.shape
+        query = self.decoder_proj(h).view(images, memory.beams, 1, -1)  # (B, beams, 1, A)
+        keys = memory.keys[:, None]  # (B, 1, N, A): shared by an image's beams, never copied
+        if torch.is_grad_enabled() or h.shape[0] <= ATTENTION_CHUNK_ROWS:
+            scores = self.score(torch.tanh(keys + query)).squeeze(-1)  # (B, beams, N)
         else:  # inference on many rows: chunks whose (rows, N, A) energy stays in the cache
+            step = max(1, ATTENTION_CHUNK_ROWS // memory.beams)  # images per chunk
             scores = torch.cat(
                 [
-                    self.score(
-                        torch.tanh(
-                            memory.keys[i : i + ATTENTION_CHUNK_ROWS]
-                            + query[i : i + ATTENTION_CHUNK_ROWS]
-                        )
-                    ).squeeze(-1)
-                    for i in range(0, rows, ATTENTION_CHUNK_ROWS)
+                    self.score(torch.tanh(keys[i : i + step] + query[i : i + step])).squeeze(-1)
+                    for i in range(0, images, step)
                 ]
             )
-        alpha = torch.softmax(scores, dim=-1)  # (R, N)
-        context = torch.bmm(alpha[:, None, :], memory.features).squeeze(1)  # (R, D)
-        return context, alpha
+        alpha = torch.softmax(scores, dim=-1)  # (B, beams, N)
+        context = torch.bmm(alpha, memory.features)  # (B, beams, D)
+        return context.view(h.shape[0], -1), alpha.view(h.shape[0], regions)
 
 
 class Decoder(nn.Module):
@@ -366,7 +374,9 @@ class ShowAttendTell(nn.Module):
 
     def init_state(self, memory: EncoderMemory) -> DecoderState:
         """h0, c0 from the mean region feature, as in the paper."""
-        mean = memory.features.mean(dim=1)  # (R, D)
+        mean = memory.features.mean(dim=1)  # (B, D)
+        if memory.beams > 1:
+            mean = mean.repeat_interleave(memory.beams, 0)  # (R, D)
         return DecoderState(
             torch.tanh(self.decoder.init_h(mean)), torch.tanh(self.decoder.init_c(mean))
         )
