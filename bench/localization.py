@@ -59,7 +59,7 @@ def main() -> None:
         features_done = time.perf_counter()
         grid = similarity_grid(model, image, mel)
         network_done = time.perf_counter()
-        pixel_map(grid[None], image.shape[0], image.shape[1])
+        pixel_map(grid[None], image.shape[0], image.shape[1], model.config.map_smoothing)
         map_done = time.perf_counter()
         if repeat >= 3:
             parts["features"].append(1000 * (features_done - start))

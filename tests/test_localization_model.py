@@ -72,6 +72,19 @@ def test_pixel_map_puts_a_warm_background_at_zero_and_a_flat_map_at_zero() -> No
     assert pixel_map(torch.full((2, 8, 8), 0.3), 64, 64).abs().max() < 1e-3  # invisible
 
 
+def test_map_smoothing_moves_the_peak_from_a_lone_warm_cell_to_the_warm_block() -> None:
+    grid = torch.zeros((1, 8, 8))
+    grid[0, 4:7, 4:7] = 0.7  # the sounding object: a block of warm cells
+    grid[0, 1, 1] = 1.0  # one warmer cell on its own
+    sharp, smooth = pixel_map(grid, 64, 64)[0], pixel_map(grid, 64, 64, smoothing=3)[0]
+    peak = divmod(int(sharp.argmax()), 64)
+    assert 8 <= peak[0] < 16 and 8 <= peak[1] < 16  # unsmoothed: the lone cell wins
+    peak = divmod(int(smooth.argmax()), 64)
+    assert 40 <= peak[0] < 48 and 40 <= peak[1] < 48  # the block's middle cell
+    assert smooth.max() == 1.0 and smooth[:4, 60:].max() == 0.0  # still [0, 1], cold corner
+    torch.testing.assert_close(pixel_map(grid, 64, 64, smoothing=1)[0], sharp)
+
+
 def test_any_clip_length_and_no_loss_by_default() -> None:
     config = tiny_config()
     model = SoundLocalizer(config).eval()
@@ -173,6 +186,8 @@ def test_load_is_strict(tmp_path) -> None:
         {"image_size": 30},
         {"patch_size": 3},
         {"map_threshold": 1.0},
+        {"map_smoothing": 2},
+        {"map_smoothing": 0},
         {"visual_channels": (4,)},
         {"audio_channels": ()},
     ],

@@ -28,6 +28,8 @@ def test_calibrate_rewrites_threshold_and_confidence_and_records_how(tmp_path: P
     calibrated = SoundLocalizer.from_pretrained(tmp_path)
     assert calibrated.config.map_threshold in train.THRESHOLDS  # 0.99 is not among the cuts
     assert calibrated.config.map_threshold == record["calibration"]["validation"]["threshold"]
+    assert calibrated.config.map_smoothing == record["calibration"]["validation"]["smoothing"]
+    assert calibrated.config.map_smoothing in train.MAP_SMOOTHINGS
     assert calibrated.config.confident_similarity != 0.99
     for name, weights in before.state_dict().items():  # the weights are untouched
         torch.testing.assert_close(calibrated.state_dict()[name], weights)
@@ -50,5 +52,6 @@ def test_a_short_run_writes_a_checkpoint_and_resume_state(tmp_path: Path) -> Non
     assert (tmp_path / "run" / "state.pt").is_file()
     model = SoundLocalizer.from_pretrained(tmp_path / "out")
     assert model.config.map_threshold == record["validation"]["threshold"]
+    assert model.config.map_smoothing == record["validation"]["smoothing"]
     resumed = train.train(replace(args, resume=True, max_steps=3))
     assert resumed["total_steps"] == 3

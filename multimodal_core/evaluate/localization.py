@@ -202,7 +202,7 @@ def model_maps(
             pictures = pictures.float().div(255.0)
             mels = audio.log_mel(np.stack(clips[start : start + batch]), features)
             similarity = model(pictures, mels).similarity  # (b, g, g)
-            heats.append(pixel_map(similarity, size, size).numpy())
+            heats.append(pixel_map(similarity, size, size, c.map_smoothing).numpy())
             peaks.append(similarity.flatten(1).amax(1).numpy())
     return np.concatenate(heats), np.concatenate(peaks)
 
@@ -430,6 +430,11 @@ def write_card(checkpoint: Path, result: dict) -> None:
     r = result
     patch, grid = config["patch_size"], config["image_size"] // config["output_stride"]
     strides = ", ".join(str(patch * 2**i) for i in range(len(config["visual_channels"])))
+    side = config.get("map_smoothing", 1)
+    smoothing = f"averaged over each cell's {side} x {side} neighbourhood, " if side > 1 else ""
+    calibrated_smoothing = (
+        f"smoothing **{side} x {side}** (of 1 x 1 and 3 x 3), " if side > 1 else ""
+    )
     table = "\n".join(
         [
             "| map | pointing | swap test | cIoU@0.5 | AUC |",
@@ -478,10 +483,10 @@ with which picture, the other pictures and clips of the batch as negatives)\
   (`audio.log_mel`, {config["sample_rate"]} Hz), mean and max pooled over time.
 - Attention net: cosine similarity of the sound with every region, softmax over regions (the
   attention map, sums to 1), attended visual vector matched with the sound.
-- Shown and thresholded map: the cosine similarity, bilinearly upsampled, scaled to [0, 1]
-  between the picture's typical region (its {BACKGROUND_QUANTILE:.0%} quantile, 0 and below) and
-  its peak (1). Calibrated on 300 validation scenes: map threshold
-  **{config["map_threshold"]:.2f}** for cIoU (0.5 is Senocak et al.'s default), and peak
+- Shown and thresholded map: the cosine similarity, {smoothing}bilinearly upsampled, scaled to
+  [0, 1] between the picture's typical region (its {BACKGROUND_QUANTILE:.0%} quantile, 0 and
+  below) and its peak (1). Calibrated on 300 validation scenes: {calibrated_smoothing}map
+  threshold **{config["map_threshold"]:.2f}** for cIoU (0.5 is Senocak et al.'s default), and peak
   similarity **{config["confident_similarity"]:.2f}** below which the app calls a map low
   confidence (balanced accuracy {val.get("confidence_balanced_accuracy", nan):.2f} between
   true pairs and sounds of a class absent from the picture).

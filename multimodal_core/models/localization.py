@@ -73,6 +73,9 @@ class LocalizationConfig:
         contrastive_temperature (float, defaults to 0.07): initial temperature of the logits.
         map_threshold (float, defaults to 0.5): threshold on the [0, 1] pixel map that marks
             "the source" for cIoU; training calibrates it on validation scenes.
+        map_smoothing (int, defaults to 1): side, in cells, of the neighbourhood each grid
+            similarity is averaged over before the map is drawn (1: none); calibrated on
+            validation scenes with the threshold.
         confident_similarity (float, defaults to 0.0): peak cosine similarity below which a
             map is reported as low confidence; calibrated on validation scenes too.
     """
@@ -91,6 +94,7 @@ class LocalizationConfig:
     attention_temperature: float = 0.1  # cosine / 0.1: a map that can be sharp but not one-hot
     contrastive_temperature: float = 0.07  # CLIP's initial value
     map_threshold: float = 0.5  # Senocak et al.'s default; calibrated after training
+    map_smoothing: int = 1  # calibrated after training
     confident_similarity: float = 0.0  # calibrated after training
 
     def __post_init__(self) -> None:
@@ -121,6 +125,8 @@ class LocalizationConfig:
                 raise ValueError(f"{name} must be in (0, 10], got {getattr(self, name)}")
         if not 0.0 < self.map_threshold < 1.0:
             raise ValueError(f"map_threshold must be in (0, 1), got {self.map_threshold}")
+        if self.map_smoothing < 1 or self.map_smoothing % 2 == 0:
+            raise ValueError(f"map_smoothing must be odd and positive, got {self.map_smoothing}")
         if not -1.0 <= self.confident_similarity <= 1.0:
             raise ValueError(
                 f"confident_similarity must be in [-1, 1], got {self.confident_similarity}"
@@ -391,18 +397,24 @@ FLAT_SPAN = 1e-3
 """Cosine differences below this are rounding noise, not a region that stands out."""
 
 
-def pixel_map(similarity: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def pixel_map(
+    similarity: torch.Tensor, height: int, width: int, smoothing: int = 1
+) -> torch.Tensor:
     """Grid similarities (B, g, g) -> maps (B, height, width) in [0, 1], peak 1.
 
-    Bilinear with ``align_corners=False``: each value sits at its cell's centre, which is where
-    the visual net's aligned down steps put it. Each map is rescaled between its own
+    ``smoothing`` > 1 first averages each cell with its neighbours (a smoothing x smoothing
+    window, shrunk at the border): a single warm cell on an object's edge then no longer
+    outshines the object's middle, where its neighbours are warm too. Bilinear with
+    ``align_corners=False``: each value sits at its cell's centre, which is where the visual
+    net's aligned down steps put it. Each map is rescaled between its own
     ``BACKGROUND_QUANTILE`` level (0 and below) and its peak (1): the map says where the sound
     comes from *relative to the rest of the picture*, and a picture whose background is as warm
     as its objects is not lit all over. A flat map (no region stands out) becomes all zeros.
     """
-    up = F.interpolate(
-        similarity[:, None].float(), size=(height, width), mode="bilinear", align_corners=False
-    )[:, 0]  # (B, height, width)
-    low = similarity.float().flatten(1).quantile(BACKGROUND_QUANTILE, dim=1)[:, None, None]
+    grid = similarity[:, None].float()  # (B, 1, g, g)
+    if smoothing > 1:
+        grid = F.avg_pool2d(grid, smoothing, 1, smoothing // 2, count_include_pad=False)
+    up = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+    low = grid.flatten(1).quantile(BACKGROUND_QUANTILE, dim=1)[:, None, None]
     high = up.amax(dim=(1, 2), keepdim=True)
     return ((up - low) / (high - low).clamp_min(FLAT_SPAN)).clamp(0.0, 1.0)

@@ -149,7 +149,7 @@ def _builtin(image: np.ndarray, clip: media.AudioClip) -> LocalizationResult:
     mel = log_mel_features(model, clip.samples)  # (n_mels, T)
     grid = similarity_grid(model, image, mel)
     height, width = image.shape[:2]
-    heat = pixel_map(grid[None], height, width)[0].numpy()
+    heat = pixel_map(grid[None], height, width, model.config.map_smoothing)[0].numpy()
     peak_similarity = float(grid.max())
     confident = peak_similarity >= model.config.confident_similarity
     notes = list(clip.notes)

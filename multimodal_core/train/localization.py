@@ -36,6 +36,7 @@ from multimodal_core.world.datasets import LocalizationDataset
 logger = logging.getLogger(__name__)
 
 THRESHOLDS = tuple(np.round(np.arange(0.05, 0.86, 0.05), 2))  # map cuts tried in calibration
+MAP_SMOOTHINGS = (1, 3)  # neighbourhoods (cells) tried in calibration: none, 3 x 3
 
 
 @dataclass
@@ -162,13 +163,11 @@ def similarity_maps(
     return torch.cat(out)
 
 
-def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
-    """Pointing, cIoU@0.5 and AUC at each threshold; calibrated threshold and confidence."""
-    was_training = model.training
-    model.eval()
-    similarity = similarity_maps(model, data.images, data.mels)
+def map_scores(similarity: torch.Tensor, data: ValidationSet, smoothing: int) -> dict[str, float]:
+    """Pointing, and cIoU@0.5 and AUC at the threshold where their sum is best, of the maps
+    drawn with ``smoothing``."""
     size = data.images.shape[-1]
-    heats = pixel_map(similarity, size, size).numpy()
+    heats = pixel_map(similarity, size, size, smoothing).numpy()
     pointing = float(
         np.mean([in_box(argmax_yx(h), b) for h, b in zip(heats, data.boxes, strict=True)])
     )
@@ -178,6 +177,22 @@ def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
         values = [ciou(h, t, threshold) for h, t in zip(heats, truths, strict=True)]
         by_threshold[float(threshold)] = (ciou_at(values), auc(values))
     best = max(by_threshold, key=lambda t: sum(by_threshold[t]))
+    return {
+        "pointing": pointing,
+        "ciou": by_threshold[best][0],
+        "auc": by_threshold[best][1],
+        "threshold": best,
+        "ciou_at_0.5_threshold": by_threshold[0.5][0],
+    }
+
+
+def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
+    """Map scores with the best smoothing and threshold; the calibrated confidence level."""
+    was_training = model.training
+    model.eval()
+    similarity = similarity_maps(model, data.images, data.mels)
+    options = {s: map_scores(similarity, data, s) for s in MAP_SMOOTHINGS}
+    smoothing = max(options, key=lambda s: sum(options[s][k] for k in ("pointing", "ciou", "auc")))
     # Confidence: peak similarity of true pairs against pairs whose sound's class is absent.
     peaks = similarity.flatten(1).amax(1).numpy()
     n = len(data.labels)
@@ -193,11 +208,8 @@ def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
     confident = float(cuts[int(np.argmax(balanced))])
     model.train(was_training)
     return {
-        "pointing": pointing,
-        "ciou": by_threshold[best][0],
-        "auc": by_threshold[best][1],
-        "threshold": best,
-        "ciou_at_0.5_threshold": by_threshold[0.5][0],
+        **options[smoothing],
+        "smoothing": smoothing,
         "confident_similarity": round(confident, 3),
         "confidence_balanced_accuracy": float(max(balanced)),
     }
@@ -217,6 +229,7 @@ def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict
     config = replace(
         model.config,
         map_threshold=scores["threshold"],
+        map_smoothing=scores["smoothing"],
         confident_similarity=scores["confident_similarity"],
     )
     calibrated = SoundLocalizer(config)
@@ -226,8 +239,9 @@ def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict
 
 
 def calibrate(args: TrainArgs) -> dict:
-    """Recalibrate the map threshold and confidence level of the checkpoint at ``args.out`` on
-    the validation scenes, without training: for a change in how maps are drawn from the grid."""
+    """Recalibrate the map smoothing, threshold and confidence level of the checkpoint at
+    ``args.out`` on the validation scenes, without training: for a change in how maps are drawn
+    from the grid."""
     model = SoundLocalizer.from_pretrained(args.out).eval()
     data = validation_set(args.val_scenes, features(model.config), args.seconds)
     scores = validate(model, data)
