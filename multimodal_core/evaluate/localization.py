@@ -452,9 +452,11 @@ def write_card(checkpoint: Path, result: dict) -> None:
     )  # fmt: skip
     calibrated = training.get("calibration")
     calibration = (
-        f"- Map threshold and confidence recalibrated on validation without training, with "
-        f"`{calibrated['command']}`: cIoU@0.5 {calibrated['validation']['ciou']:.3f}, AUC "
-        f"{calibrated['validation']['auc']:.3f} at the cut "
+        f"- Map smoothing, threshold and confidence recalibrated on validation without "
+        f"training, with `{calibrated['command']}`: pointing "
+        f"{calibrated['validation']['pointing']:.3f}, cIoU@0.5 "
+        f"{calibrated['validation']['ciou']:.3f}, AUC {calibrated['validation']['auc']:.3f} "
+        f"with smoothing {calibrated['validation'].get('smoothing', 1)} and the cut "
         f"{calibrated['validation']['threshold']:.2f}.\n"
         if calibrated
         else ""
