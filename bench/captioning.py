@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, source = load_model(args.checkpoint)
@@ -157,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available():
         result["cuda_device"] = torch.cuda.get_device_name(0)
         result.update(measure(model.to("cuda"), images, args.repeats, "cuda_"))
-    if not args.json:
-        for key, value in result.items():
-            print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+    for key, value in result.items():
+        print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
     print(json.dumps(result))
     return 0
 

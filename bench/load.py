@@ -226,34 +226,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=25, help="requests per user (default 25)")
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the two ways")
-    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     args = parser.parse_args(argv)
     if args.users < 1 or not 1 <= args.rounds <= args.requests:
         parser.error("--users must be >= 1, and --rounds between 1 and --requests")
     logging.basicConfig(level=logging.WARNING)
     result = measure(args.users, args.requests, args.rounds)
-    if not args.json:
-        print(
-            f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
-            f"{result['cpu_count']} cores, load average {result['load_average_1min']}"
-        )
-        print(f"{'':<14}{'req/s':>8}{'p50 ms':>10}{'p95 ms':>10}")
-        print(
-            f"{'one at a time':<14}{result['sequential_rps']:>8.2f}"
-            f"{result['sequential_p50_ms']:>10.0f}{result['sequential_p95_ms']:>10.0f}"
-        )
-        print(
-            f"{f'{args.users} users':<14}{result['concurrent_rps']:>8.2f}"
-            f"{result['p50_ms']:>10.0f}{result['p95_ms']:>10.0f}"
-        )
-        print(
-            "server CPU time per request: "
-            f"{result['sequential_server_cpu_ms_per_request']} ms one at a time, "
-            f"{result['concurrent_server_cpu_ms_per_request']} ms with {args.users} users"
-        )
-        print(f"throughput ratio {result['throughput_ratio']:.2f}x, failures {result['failures']}")
-        for error in result["errors"]:
-            print(f"  {error}")
+    print(
+        f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
+        f"{result['cpu_count']} cores, load average {result['load_average_1min']}"
+    )
+    print(f"{'':<14}{'req/s':>8}{'p50 ms':>10}{'p95 ms':>10}")
+    print(
+        f"{'one at a time':<14}{result['sequential_rps']:>8.2f}"
+        f"{result['sequential_p50_ms']:>10.0f}{result['sequential_p95_ms']:>10.0f}"
+    )
+    print(
+        f"{f'{args.users} users':<14}{result['concurrent_rps']:>8.2f}"
+        f"{result['p50_ms']:>10.0f}{result['p95_ms']:>10.0f}"
+    )
+    print(
+        "server CPU time per request: "
+        f"{result['sequential_server_cpu_ms_per_request']} ms one at a time, "
+        f"{result['concurrent_server_cpu_ms_per_request']} ms with {args.users} users"
+    )
+    print(f"throughput ratio {result['throughput_ratio']:.2f}x, failures {result['failures']}")
+    for error in result["errors"]:
+        print(f"  {error}")
     print(json.dumps(result))
     return 0 if result["failures"] == 0 else 1
 

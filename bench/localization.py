@@ -78,12 +78,11 @@ def main() -> None:
         "repeats": args.repeats,
         "device": "cpu",
     }
-    if not args.json:
-        print(f"{'part':<28} {'median ms':>10}")
-        print(f"{'log-mel features (5 s)':<28} {result['features_ms']:>10.2f}")
-        print(f"{'network (3 nets, 1 pair)':<28} {result['network_ms']:>10.2f}")
-        print(f"{'map upsampled to picture':<28} {result['map_ms']:>10.2f}")
-        print(f"{'total':<28} {result['localize_ms']:>10.2f}")
+    print(f"{'part':<28} {'median ms':>10}")
+    print(f"{'log-mel features (5 s)':<28} {result['features_ms']:>10.2f}")
+    print(f"{'network (3 nets, 1 pair)':<28} {result['network_ms']:>10.2f}")
+    print(f"{'map upsampled to picture':<28} {result['map_ms']:>10.2f}")
+    print(f"{'total':<28} {result['localize_ms']:>10.2f}")
     print(json.dumps(result))
 
 

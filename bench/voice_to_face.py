@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -99,12 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             result[f"{name}_ms"] = round(wall, 2)
             result[f"{name}_cpu_ms"] = round(cpu, 2)
     result["network_share_of_face"] = round(result["network_ms"] / result["face_ms"], 3)
-    if not args.json:
-        print(f"Voice to face, a {args.seconds:g} s clip on the CPU ({args.threads} thread(s))")
-        print("| part | wall ms | CPU ms |")
-        print("|---|---|---|")
-        for name in parts:
-            print(f"| {name} | {result[f'{name}_ms']:.1f} | {result[f'{name}_cpu_ms']:.1f} |")
+    print(f"Voice to face, a {args.seconds:g} s clip on the CPU ({args.threads} thread(s))")
+    print("| part | wall ms | CPU ms |")
+    print("|---|---|---|")
+    for name in parts:
+        print(f"| {name} | {result[f'{name}_ms']:.1f} | {result[f'{name}_cpu_ms']:.1f} |")
     print(json.dumps(result))
     return 0
 

@@ -34,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=32, help="questions (and batch size)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -88,17 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         "device": "cpu",
         "load_average_1min": round(os.getloadavg()[0], 2),  # other jobs inflate the latency
     }
-    if not args.json:
-        print(
-            f"checkpoint {args.checkpoint.name}, {size} px, {args.threads} thread(s), CPU, "
-            f"load average {result['load_average_1min']} on {os.cpu_count()} cores"
-        )
-        print(f"one question at a time: {result['vqa_ms']:.2f} ms per question")
-        print(
-            f"batch of {args.n}: {result['batched_ms_per_question']:.2f} ms per question "
-            f"({result['batch_speedup']:.1f}x faster)"
-        )
-        print(f"whole task call (resize, model, top-5, overlay): {result['task_ms']:.2f} ms")
+    print(
+        f"checkpoint {args.checkpoint.name}, {size} px, {args.threads} thread(s), CPU, "
+        f"load average {result['load_average_1min']} on {os.cpu_count()} cores"
+    )
+    print(f"one question at a time: {result['vqa_ms']:.2f} ms per question")
+    print(
+        f"batch of {args.n}: {result['batched_ms_per_question']:.2f} ms per question "
+        f"({result['batch_speedup']:.1f}x faster)"
+    )
+    print(f"whole task call (resize, model, top-5, overlay): {result['task_ms']:.2f} ms")
     print(json.dumps(result))
     return 0
 

@@ -1,8 +1,8 @@
 """``python -m multimodal_core.evaluate <task> [--json]``: evaluate one built-in model.
 
 A task adds itself to :data:`TASKS`: a module with ``add_arguments(parser)`` and
-``run(args) -> dict``. The human table (unless ``--json``) comes first; the last line printed is
-always one JSON object, so scripts can read ``tail -n 1``.
+``run(args) -> dict``. The human table comes first, with or without ``--json``; the last line
+printed is always one JSON object, so scripts can read ``tail -n 1``.
 """
 
 from __future__ import annotations

@@ -397,7 +397,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("test", "novel_combo", "validation"))
     parser.add_argument("--alpha", type=float, default=None, help="default: the checkpoint's")
     parser.add_argument("--no-sweep", action="store_true", help="skip the alpha sweep")
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     parser.add_argument(
         "--choose-defaults", action="store_true",
         help="instead: choose alpha and the out-of-world threshold on validation scenes",
@@ -418,6 +422,5 @@ def run(args: argparse.Namespace) -> dict:
         records = write_examples(folder, args.write_examples, size)
         return {"examples": len(records), "folder": str(folder)}
     result = evaluate(checkpoint, args.n, args.split, args.alpha, sweep=not args.no_sweep)
-    if not args.json:
-        print(markdown_table(result))
+    print(markdown_table(result))
     return result

@@ -17,7 +17,7 @@ sound-capable object in the picture, which scores cIoU without localising anythi
 - mixtures: the sounds of two objects in the picture at equal level; the share whose two
   strongest peaks fall one in each of the two boxes.
 
-The human table comes first (unless ``--json``); the last line is one JSON object.
+The human table comes first; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -571,7 +571,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the figures and a grid of examples into the checkpoint's README.md",
     )
-    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -586,6 +590,5 @@ def run(args: argparse.Namespace) -> dict:
         write_card(args.checkpoint, result)
     if args.write_examples:
         write_examples(args.write_examples)
-    if not args.json:
-        print(table(result))
+    print(table(result))
     return result

@@ -345,7 +345,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-scenes", type=int, default=4000)
     parser.add_argument("--grid", type=Path, help="write a PNG grid of samples here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -359,6 +363,5 @@ def run(args: argparse.Namespace) -> dict:
         args.real_scenes,
         args.grid,
     )
-    if not args.json:
-        print(markdown_table(result))
+    print(markdown_table(result))
     return result

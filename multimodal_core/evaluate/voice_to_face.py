@@ -17,7 +17,7 @@ orders than any training clip, though from the same grammar). For every speaker:
 
 The judge's own accuracy on the real faces and on the decoder's reconstructions of them is
 reported beside, so that a low figure can be traced to the voice, the decoder or the judge.
-The human table comes first (unless ``--json``); the last line is one JSON object.
+The human table comes first; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -204,7 +204,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="held-out people (at least 500)")
     parser.add_argument("--seconds", type=float, default=3.0, help="speech per person")
     parser.add_argument("--seed", type=int, default=0, help="draws the retrieval candidates")
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -216,6 +220,5 @@ def run(args: argparse.Namespace) -> dict:
         args.seconds,
         args.seed,
     )
-    if not args.json:
-        print(markdown_table(result))
+    print(markdown_table(result))
     return result

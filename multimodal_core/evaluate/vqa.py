@@ -12,7 +12,7 @@ second). easy-vqa (checkpoints/vqa_easyvqa): accuracy on its 1,000-image test se
 with its own question-only figure (easy-vqa answers are often guessable from the question).
 
 A checkpoint that is missing gives null figures and a note, not a failure. The human table comes
-first (unless ``--json``); the last line is one JSON object.
+first; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     checkpoints = get_settings().checkpoints_dir
-    parser.add_argument("--json", action="store_true", help="print only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
     parser.add_argument("--world", type=Path, default=checkpoints / "vqa_world")
     parser.add_argument(
         "--world-question-only", type=Path, default=checkpoints / "vqa_world_question_only"
@@ -222,8 +226,7 @@ def run(args: argparse.Namespace) -> dict:
         "novel_scenes": args.novel_scenes,
         "seconds": round(time.perf_counter() - start, 1),
     }
-    if not args.json:
-        print(table(result))
+    print(table(result))
     if args.write_cards:
         write_cards(result, args)
     return result

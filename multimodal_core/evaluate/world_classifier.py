@@ -81,12 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--scenes", type=int, default=1000, help="held-out scenes per kind")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--json", action="store_true", help="only the JSON line")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="the JSON line is always last, after the table",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     result = evaluate(args.judge, args.scenes)
-    if not args.json:
-        print(markdown_table(result))
+    print(markdown_table(result))
     return result
