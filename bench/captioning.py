@@ -145,11 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model, source = load_model(args.checkpoint)

@@ -226,11 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=25, help="requests per user (default 25)")
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the two ways")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     if args.users < 1 or not 1 <= args.rounds <= args.requests:
         parser.error("--users must be >= 1, and --rounds between 1 and --requests")

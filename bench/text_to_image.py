@@ -81,11 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--with-encoder", action="store_true", help="also time MiniLM")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     folder = get_settings().checkpoints_dir / "text_to_image"

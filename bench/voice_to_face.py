@@ -59,11 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 

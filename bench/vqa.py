@@ -34,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=32, help="questions (and batch size)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)

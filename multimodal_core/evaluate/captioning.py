@@ -397,11 +397,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", choices=("test", "novel_combo", "validation"))
     parser.add_argument("--alpha", type=float, default=None, help="default: the checkpoint's")
     parser.add_argument("--no-sweep", action="store_true", help="skip the alpha sweep")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     parser.add_argument(
         "--choose-defaults", action="store_true",
         help="instead: choose alpha and the out-of-world threshold on validation scenes",

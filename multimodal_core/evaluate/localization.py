@@ -571,11 +571,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the figures and a grid of examples into the checkpoint's README.md",
     )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
 
 
 def run(args: argparse.Namespace) -> dict:

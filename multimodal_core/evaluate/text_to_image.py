@@ -345,11 +345,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real-scenes", type=int, default=4000)
     parser.add_argument("--grid", type=Path, help="write a PNG grid of samples here")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
 
 
 def run(args: argparse.Namespace) -> dict:

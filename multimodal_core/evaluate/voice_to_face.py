@@ -204,11 +204,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="held-out people (at least 500)")
     parser.add_argument("--seconds", type=float, default=3.0, help="speech per person")
     parser.add_argument("--seed", type=int, default=0, help="draws the retrieval candidates")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
 
 
 def run(args: argparse.Namespace) -> dict:

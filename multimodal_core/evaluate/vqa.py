@@ -43,11 +43,7 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     checkpoints = get_settings().checkpoints_dir
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="the JSON line is always last, after the table",
-    )
+    parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     parser.add_argument("--world", type=Path, default=checkpoints / "vqa_world")
     parser.add_argument(
         "--world-question-only", type=Path, default=checkpoints / "vqa_world_question_only"
