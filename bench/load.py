@@ -7,7 +7,12 @@ time from one client, then from ``--users`` clients at once, each sending ``--re
 The requests cycle through the tabs' built-in models with the files in ``examples/``: captioning,
 VQA, sound localization, voice to face and sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
-the server's CPU time per request, and failures (any exception; must be 0).
+the CPU time per request of the server and of the clients, and failures (any exception; must
+be 0).
+
+The same requests are then sent both ways to an echo app that uploads the same files through the
+same queue but runs no model (``echo_throughput_ratio``): the most that Gradio, its client and
+this machine allow, so that the app's own ratio can be read against it.
 The last line is one JSON object.
 """
 
@@ -24,6 +29,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import app
+from multimodal_core.settings import get_settings
 
 EXAMPLES = REPO / "examples"
 
@@ -73,11 +80,12 @@ def requests_mix() -> list[Request]:
 @dataclass
 class Run:
     """Wall seconds of a run, each request's latency (s), the errors, and the CPU seconds the
-    server used meanwhile (unlike wall time, hardly changed by other jobs on the machine)."""
+    clients and the server used meanwhile (unlike wall time, hardly changed by other jobs)."""
 
     seconds: float
     latencies: list[float]
     errors: list[str]
+    client_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
 
     def __add__(self, other: Run) -> Run:
@@ -85,6 +93,7 @@ class Run:
             self.seconds + other.seconds,
             self.latencies + other.latencies,
             self.errors + other.errors,
+            self.client_cpu_seconds + other.client_cpu_seconds,
             self.server_cpu_seconds + other.server_cpu_seconds,
         )
 
@@ -92,9 +101,8 @@ class Run:
     def rps(self) -> float:
         return len(self.latencies) / self.seconds
 
-    @property
-    def cpu_ms_per_request(self) -> float:
-        return round(1000 * self.server_cpu_seconds / len(self.latencies), 1)
+    def cpu_ms_per_request(self, seconds: float) -> float:
+        return round(1000 * seconds / len(self.latencies), 1)
 
 
 def send(client: Client, requests: list[Request]) -> tuple[list[float], list[str]]:
@@ -112,8 +120,19 @@ def send(client: Client, requests: list[Request]) -> tuple[list[float], list[str
 
 @functools.cache
 def connect(url: str, users: int) -> list[Client]:
-    """``users`` clients, made once per process: each fetches the app's config, which is slow."""
-    options = {"verbose": False, "download_files": False, "httpx_kwargs": {"timeout": 60}}
+    """``users`` clients, made once per process: each fetches the app's config, which is slow.
+
+    The app is served over plain HTTP on 127.0.0.1, so no certificate is ever checked; without
+    ``ssl_verify=False`` the client would still load the system's CA bundle for each of the
+    several HTTP clients it makes per request (about 100 ms of CPU a request on the 2-core
+    machine, taken from the server's cores), which a browser does once.
+    """
+    options = {
+        "verbose": False,
+        "download_files": False,
+        "ssl_verify": False,
+        "httpx_kwargs": {"timeout": 60},
+    }
     return [Client(url, **options) for _ in range(users)]
 
 
@@ -133,11 +152,11 @@ def run_users(url: str, per_user: list[list[Request]]) -> Run:
     with ThreadPoolExecutor(len(per_user)) as pool:
         futures = [pool.submit(user, i) for i in range(len(per_user))]
         ready.wait()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         outcomes = [f.result() for f in futures]
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies = [x for lat, _ in outcomes for x in lat]
-    return Run(seconds, latencies, [e for _, errs in outcomes for e in errs])
+    return Run(seconds, latencies, [e for _, errs in outcomes for e in errs], cpu)
 
 
 def percentile_ms(values: list[float], q: int) -> float:
@@ -151,11 +170,32 @@ def median_ms_by_endpoint(requests: list[Request], latencies: list[float]) -> di
     return {name: round(1000 * statistics.median(v), 1) for name, v in sorted(by_name.items())}
 
 
-def serve(attempts: int = 3) -> tuple[gr.Blocks, str]:
-    """The app on 127.0.0.1 and its URL. Tried again when launching fails: Gradio gives up when
+def echo_app() -> gr.Blocks:
+    """An app that takes the same uploads through the same kind of queue and runs nothing: one
+    or two files in, their sizes out."""
+
+    def sizes(first: str, second: str | None) -> str:
+        return " ".join(str(os.path.getsize(path)) for path in (first, second) if path)
+
+    with gr.Blocks() as demo:
+        files = [gr.File(type="filepath"), gr.File(type="filepath")]
+        result = gr.Textbox()
+        gr.Button().click(sizes, files, result, api_name="echo", concurrency_id="model")
+    demo.queue(default_concurrency_limit=get_settings().concurrency)
+    return demo
+
+
+def as_echo(request: Request) -> Request:
+    """The echo app's request that uploads what ``request`` uploads."""
+    paths = [a for a in request.args if isinstance(a, Path)]
+    return Request("/echo", (paths[0], paths[1] if len(paths) > 1 else None))
+
+
+def serve(build: Callable[[], gr.Blocks], attempts: int = 3) -> tuple[gr.Blocks, str]:
+    """An app on 127.0.0.1 and its URL. Tried again when launching fails: Gradio gives up when
     its own page takes over 3 s to answer, which a machine busy with other jobs can exceed."""
     for _ in range(attempts):
-        demo = app.build_app()
+        demo = build()
         try:
             options = app.launch_options()
             _, url, _ = demo.launch(
@@ -168,20 +208,16 @@ def serve(attempts: int = 3) -> tuple[gr.Blocks, str]:
     raise RuntimeError(f"the app did not start in {attempts} attempts") from failure
 
 
-def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
-    """Start the app, warm every endpoint, then time the same requests both ways.
+def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]]) -> tuple[Run, Run]:
+    """Start an app, warm every endpoint, then time the same requests both ways.
 
-    In each of ``rounds`` rounds a share of every user's requests is sent one at a time, then
-    the same share concurrently, so that other load on the machine hits both ways alike. The
-    clients run in a child process: in the server's process their Python work would compete for
-    its interpreter lock, which a person's browser never does.
+    In each share (a round) every user's requests are sent one at a time, then concurrently, so
+    that other load on the machine hits both ways alike. The clients run in a child process: in
+    the server's process their Python work would compete for its interpreter lock, which a
+    person's browser never does.
     """
-    mix = requests_mix()
-    schedule = [[mix[(u * per_user + i) % len(mix)] for i in range(per_user)] for u in range(users)]
-    shares = [[user[r::rounds] for user in schedule] for r in range(rounds)]
-    flat = [r for share in shares for user in share for r in user]  # in the order sent
     sequential = concurrent = Run(0.0, [], [])
-    demo, url = serve()
+    demo, url = serve(build)
     try:
         with multiprocessing.get_context("spawn").Pool(1) as clients:
 
@@ -190,7 +226,8 @@ def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
                 run = clients.apply(run_users, (url, requests))
                 return replace(run, server_cpu_seconds=time.process_time() - cpu)
 
-            warm = timed([list({r.api_name: r for r in mix}.values())])  # loads every model
+            every = [r for share in shares for user in share for r in user]
+            warm = timed([list({r.api_name: r for r in every}.values())])  # loads every model
             if warm.errors:
                 raise SystemExit("warm-up failed: " + "; ".join(warm.errors[:3]))
             for share in shares:
@@ -198,27 +235,77 @@ def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
                 concurrent += timed(share)
     finally:
         demo.close()
+    return sequential, concurrent
+
+
+def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
+    """The app's figures both ways, then the echo app's with the same uploads."""
+    mix = requests_mix()
+    schedule = [[mix[(u * per_user + i) % len(mix)] for i in range(per_user)] for u in range(users)]
+    shares = [[user[r::rounds] for user in schedule] for r in range(rounds)]
+    flat = [r for share in shares for user in share for r in user]  # in the order sent
+    sequential, concurrent = both_ways(app.build_app, shares)
+    echo_shares = [[[as_echo(r) for r in user] for user in share] for share in shares]
+    echo_sequential, echo_concurrent = both_ways(echo_app, echo_shares)
+    errors = sequential.errors + concurrent.errors + echo_sequential.errors + echo_concurrent.errors
     return {
         "users": users,
         "requests_per_user": per_user,
         "requests": users * per_user,
         "rounds": rounds,
-        "sequential_rps": round(sequential.rps, 2),
-        "concurrent_rps": round(concurrent.rps, 2),
         "throughput_ratio": round(concurrent.rps / sequential.rps, 2),
         "p50_ms": percentile_ms(concurrent.latencies, 50),
         "p95_ms": percentile_ms(concurrent.latencies, 95),
-        "sequential_p50_ms": percentile_ms(sequential.latencies, 50),
-        "sequential_p95_ms": percentile_ms(sequential.latencies, 95),
-        "sequential_server_cpu_ms_per_request": sequential.cpu_ms_per_request,
-        "concurrent_server_cpu_ms_per_request": concurrent.cpu_ms_per_request,
+        **figures("sequential", sequential),
+        **figures("concurrent", concurrent),
         "sequential_p50_ms_by_endpoint": median_ms_by_endpoint(flat, sequential.latencies),
-        "failures": len(sequential.errors) + len(concurrent.errors),
-        "errors": (sequential.errors + concurrent.errors)[:5],
+        "echo_throughput_ratio": round(echo_concurrent.rps / echo_sequential.rps, 2),
+        **figures("echo_sequential", echo_sequential),
+        **figures("echo_concurrent", echo_concurrent),
+        "failures": len(errors),
+        "errors": errors[:5],
         "endpoints": sorted({r.api_name for r in flat}),
         "cpu_count": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),  # other jobs slow both runs
     }
+
+
+def figures(way: str, run: Run) -> dict[str, float]:
+    return {
+        f"{way}_rps": round(run.rps, 2),
+        f"{way}_p50_ms": percentile_ms(run.latencies, 50),
+        f"{way}_p95_ms": percentile_ms(run.latencies, 95),
+        f"{way}_server_cpu_ms_per_request": run.cpu_ms_per_request(run.server_cpu_seconds),
+        f"{way}_client_cpu_ms_per_request": run.cpu_ms_per_request(run.client_cpu_seconds),
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    users = result["users"]
+    print(
+        f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
+        f"{result['cpu_count']} cores, load average {result['load_average_1min']}"
+    )
+    header = ("req/s", "p50 ms", "p95 ms", "CPU ms/request: server", "clients")
+    print(f"{'':<24}" + "".join(f"{h:>{w}}" for h, w in zip(header, (8, 9, 9, 24, 9), strict=True)))
+    for way, label in (
+        ("sequential", "app, one at a time"),
+        ("concurrent", f"app, {users} users"),
+        ("echo_sequential", "echo, one at a time"),
+        ("echo_concurrent", f"echo, {users} users"),
+    ):
+        print(
+            f"{label:<24}{result[f'{way}_rps']:>8.2f}{result[f'{way}_p50_ms']:>9.0f}"
+            f"{result[f'{way}_p95_ms']:>9.0f}{result[f'{way}_server_cpu_ms_per_request']:>24.1f}"
+            f"{result[f'{way}_client_cpu_ms_per_request']:>9.1f}"
+        )
+    print(
+        f"throughput ratio {result['throughput_ratio']:.2f}x "
+        f"(the echo app, which runs no model: {result['echo_throughput_ratio']:.2f}x), "
+        f"failures {result['failures']}"
+    )
+    for error in result["errors"]:
+        print(f"  {error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -232,27 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--users must be >= 1, and --rounds between 1 and --requests")
     logging.basicConfig(level=logging.WARNING)
     result = measure(args.users, args.requests, args.rounds)
-    print(
-        f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
-        f"{result['cpu_count']} cores, load average {result['load_average_1min']}"
-    )
-    print(f"{'':<14}{'req/s':>8}{'p50 ms':>10}{'p95 ms':>10}")
-    print(
-        f"{'one at a time':<14}{result['sequential_rps']:>8.2f}"
-        f"{result['sequential_p50_ms']:>10.0f}{result['sequential_p95_ms']:>10.0f}"
-    )
-    print(
-        f"{f'{args.users} users':<14}{result['concurrent_rps']:>8.2f}"
-        f"{result['p50_ms']:>10.0f}{result['p95_ms']:>10.0f}"
-    )
-    print(
-        "server CPU time per request: "
-        f"{result['sequential_server_cpu_ms_per_request']} ms one at a time, "
-        f"{result['concurrent_server_cpu_ms_per_request']} ms with {args.users} users"
-    )
-    print(f"throughput ratio {result['throughput_ratio']:.2f}x, failures {result['failures']}")
-    for error in result["errors"]:
-        print(f"  {error}")
+    print_table(result)
     print(json.dumps(result))
     return 0 if result["failures"] == 0 else 1
 
