@@ -6,14 +6,16 @@ import logging
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pytest
 from corpus import image_corpus
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from multimodal_core import media
 from multimodal_core.errors import InputError
-from multimodal_core.ui.common import ImageUpload, user_errors
+from multimodal_core.ui.common import ImageUpload, ResultImage, user_errors
 
 
 def test_input_errors_become_gr_errors_with_the_same_sentence() -> None:
@@ -42,6 +44,26 @@ def test_unexpected_errors_are_logged_and_shown_as_one_generic_sentence(
 
 def test_image_upload_uses_the_image_front_end() -> None:
     assert ImageUpload().get_block_name() == "image"  # otherwise the page shows "Loading..."
+
+
+def test_result_image_uses_the_image_front_end() -> None:
+    assert ResultImage().get_block_name() == "image"
+
+
+def test_result_image_is_a_lossless_png_in_gradios_cache() -> None:
+    rows = np.linspace(0, 255, 280, dtype=np.uint8)
+    picture = np.stack([np.tile(rows[:, None], (1, 720))] * 3, axis=2)  # a plot-like gradient
+    picture[100:110, 50:400] = (20, 40, 200)
+    component = ResultImage()
+    saved = component.postprocess(picture)
+    assert saved is not None and saved.path.endswith(".png")
+    assert Path(saved.path).is_relative_to(Path(component.GRADIO_CACHE))
+    with Image.open(saved.path) as reopened:
+        assert reopened.format == "PNG"
+        assert np.array_equal(np.asarray(reopened.convert("RGB")), picture)
+    # The same picture from PIL lands in the same file; nothing to show stays nothing.
+    assert component.postprocess(Image.fromarray(picture)).path == saved.path
+    assert component.postprocess(None) is None
 
 
 def test_image_upload_hands_the_raw_file_to_media(tmp_path: Path) -> None:

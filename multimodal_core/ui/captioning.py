@@ -6,7 +6,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, ResultImage, user_errors
 
 TITLE = "Captioning"
 
@@ -84,11 +84,10 @@ def build_tab() -> None:
             )
             # A heading, not the image's own label, which would cover the first row of maps.
             gr.Markdown("**Where the model looked for each word** (built-in model; red = most)")
-            attention = gr.Image(
+            attention = ResultImage(
                 label="Where the model looked for each word (built-in model)",
                 show_label=False,
                 elem_id="captioning-attention",
-                format="png",
                 interactive=False,
                 buttons=["download", "fullscreen"],  # small maps on a phone: tap to enlarge
             )

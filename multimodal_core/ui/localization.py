@@ -10,7 +10,13 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import localization
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, shown_large, user_errors
+from multimodal_core.ui.common import (
+    MODEL_QUEUE,
+    ImageUpload,
+    ResultImage,
+    shown_large,
+    user_errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,22 +102,20 @@ def build_tab() -> None:
         with gr.Column(scale=2):
             # A heading, not the image's own label, which would cover the top of the picture.
             gr.Markdown("**Where the sound comes from** (red = most likely)")
-            overlay = gr.Image(
+            overlay = ResultImage(
                 label="Where the sound comes from (red = most likely)",
                 show_label=False,
                 elem_id="localization-overlay",
-                format="png",
                 interactive=False,
                 buttons=["download"],
             )
             note = gr.Markdown(
                 f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed."
             )
-            spectrogram = gr.Image(
+            spectrogram = ResultImage(
                 label="What the model hears (mel spectrogram)",
                 show_label=False,  # the picture carries its own title
                 elem_id="localization-spectrogram",
-                format="png",
                 interactive=False,
                 buttons=["download"],
             )

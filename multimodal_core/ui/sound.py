@@ -6,7 +6,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import sound
-from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
 
 TITLE = "Sound"
 
@@ -44,10 +44,9 @@ def build_tab() -> None:
                 gr.Examples([[str(path)] for path in examples], inputs=[recording])
         with gr.Column(scale=2):
             pictures = [
-                gr.Image(
+                ResultImage(
                     label=label,
                     show_label=False,  # the picture carries its own title
-                    format="png",
                     interactive=False,
                     buttons=["download"],
                     elem_id=f"sound-{name}",

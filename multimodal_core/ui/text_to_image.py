@@ -6,7 +6,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
-from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
 
 TITLE = "Text to image"
 
@@ -84,7 +84,7 @@ def build_tab() -> None:
             prompt_a = gr.Textbox(label="From", value="a dog on a blue background")
             prompt_b = gr.Textbox(label="To", value="a car on a yellow background")
             walk = gr.Button("Interpolate")
-        path = gr.Image(label="From left to right", format="png", interactive=False)
+        path = ResultImage(label="From left to right", interactive=False)
     run.click(
         _generate,
         [prompt, n, seed, model],

@@ -6,7 +6,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import voice_to_face
-from multimodal_core.ui.common import MODEL_QUEUE, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
 
 TITLE = "Voice to face"
 
@@ -57,9 +57,8 @@ def build_tab() -> None:
             )
         with gr.Column(scale=2):
             with gr.Row():
-                face = gr.Image(
+                face = ResultImage(
                     label="Drawn face (not the speaker's)",
-                    format="png",
                     interactive=False,
                     buttons=["download"],
                     height=256,
@@ -73,10 +72,9 @@ def build_tab() -> None:
                         label="Gender (from the voice)", num_top_classes=2, elem_id="face-gender"
                     )
             meaning = gr.Markdown(f"**What this picture means:** {voice_to_face.MEANING}")
-            spectrogram = gr.Image(
+            spectrogram = ResultImage(
                 label="Spectrogram with pitch track",
                 show_label=False,  # the picture carries its own title
-                format="png",
                 interactive=False,
             )
     outputs = [face, age, gender, spectrogram, meaning]

@@ -8,7 +8,13 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import vqa
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, shown_large, user_errors
+from multimodal_core.ui.common import (
+    MODEL_QUEUE,
+    ImageUpload,
+    ResultImage,
+    shown_large,
+    user_errors,
+)
 
 TITLE = "Visual QA"
 
@@ -90,11 +96,10 @@ def build_tab() -> None:
             notes = gr.Markdown()
             # A heading, not the image's own label, which would cover the top of the picture.
             gr.Markdown("**Where the model looked** (built-in models; red = most)")
-            attention = gr.Image(
+            attention = ResultImage(
                 label="Where the model looked (built-in models)",
                 show_label=False,
                 elem_id="vqa-attention",
-                format="png",
                 interactive=False,
                 buttons=["download"],
             )
