@@ -7,14 +7,20 @@ is imported lazily and :func:`warm_up` can pay that cost in a background thread.
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 DB_FLOOR = -100.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,17 @@ them at every draw and cost about a quarter of a spectrogram's drawing time (the
 most of a sound request's CPU time)."""
 
 WAVEFORM_COLUMNS = 1440  # min/max pairs drawn: two per pixel column of the plot
+WAVEFORM_COLOUR = "#1f5fa8"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A line drawn over a spectrogram, such as a pitch track: x in seconds, y in Hz."""
+
+    x: np.ndarray
+    y: np.ndarray
+    label: str
+    colour: str = "#35d0ff"
 
 
 def new_figure(title: str):
@@ -137,26 +154,87 @@ def new_figure(title: str):
     return figure, axes
 
 
+_SPARE_PLOTS: dict[tuple, queue.SimpleQueue] = defaultdict(queue.SimpleQueue)
+
+
+@contextmanager
+def _spare_plot(layout: tuple, build: Callable[[], T]) -> Iterator[T]:
+    """A plot of this layout drawn before, or a new one; given back for the next request.
+
+    Building a figure's axes, ticks and colour bar was about 40% of drawing a spectrogram, and a
+    sound request draws four; a spare plot only gets new data and texts. One request holds a
+    plot at a time, so there are at most as many per layout as requests drew at once. A plot
+    whose drawing failed half way is not given back.
+    """
+    spares = _SPARE_PLOTS[layout]
+    try:
+        plot = spares.get_nowait()
+    except queue.Empty:
+        plot = build()
+    yield plot
+    spares.put(plot)
+
+
+def _waveform_plot():
+    figure, axes = new_figure("")
+    axes.set_ylim(-1.05, 1.05)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("amplitude")
+    return figure, axes
+
+
 def waveform_image(samples: np.ndarray, sample_rate: int, title: str = "Waveform") -> np.ndarray:
     """A plot of amplitude against seconds, as an RGB uint8 array.
 
     A clip longer than ``WAVEFORM_COLUMNS`` samples is drawn as its envelope (the minimum and
     maximum of each slice), which is what a line through every sample looks like at this width,
     at a fraction of the cost."""
-    figure, axes = new_figure(title)
-    if len(samples) > 2 * WAVEFORM_COLUMNS:
-        usable = len(samples) // WAVEFORM_COLUMNS * WAVEFORM_COLUMNS
-        slices = samples[:usable].reshape(WAVEFORM_COLUMNS, -1)
-        times = (np.arange(WAVEFORM_COLUMNS) + 0.5) * slices.shape[1] / sample_rate
-        axes.fill_between(times, slices.min(1), slices.max(1), color="#1f5fa8", linewidth=0.6)
-    else:
-        times = np.arange(len(samples)) / sample_rate
-        axes.plot(times, samples, linewidth=0.6, color="#1f5fa8")
-    axes.set_xlim(0, max(len(samples) / sample_rate, 1e-3))
-    axes.set_ylim(-1.05, 1.05)
+    with _spare_plot(("waveform",), _waveform_plot) as (figure, axes):
+        for artist in [*axes.lines, *axes.collections]:
+            artist.remove()  # the previous request's trace
+        if len(samples) > 2 * WAVEFORM_COLUMNS:
+            usable = len(samples) // WAVEFORM_COLUMNS * WAVEFORM_COLUMNS
+            slices = samples[:usable].reshape(WAVEFORM_COLUMNS, -1)
+            times = (np.arange(WAVEFORM_COLUMNS) + 0.5) * slices.shape[1] / sample_rate
+            axes.fill_between(
+                times, slices.min(1), slices.max(1), color=WAVEFORM_COLOUR, linewidth=0.6
+            )
+        else:
+            times = np.arange(len(samples)) / sample_rate
+            axes.plot(times, samples, linewidth=0.6, color=WAVEFORM_COLOUR)
+        axes.set_xlim(0, max(len(samples) / sample_rate, 1e-3))
+        axes.set_title(title, fontsize=10)
+        return figure_to_array(figure)
+
+
+@dataclass
+class _SpectrogramPlot:
+    figure: Any
+    axes: Any
+    image: Any  # the AxesImage that each request gives new values
+    line: Any  # the curve's Line2D, or None for plots without one
+
+
+Y_LABELS = {
+    "linear": "frequency (Hz)",
+    "mel": "frequency (Hz, mel scale)",
+    "coefficient": "MFCC index",
+}
+
+
+def _spectrogram_plot(scale: str, unit: str, curve: tuple[str, str] | None) -> _SpectrogramPlot:
+    figure, axes = new_figure("")
+    colours = "coolwarm" if scale == "coefficient" else "magma"
+    image = axes.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", cmap=colours)
     axes.set_xlabel("time (s)")
-    axes.set_ylabel("amplitude")
-    return figure_to_array(figure)
+    axes.set_ylabel(Y_LABELS[scale])
+    figure.colorbar(image, ax=axes, label=unit, pad=0.01)
+    line = None
+    if curve is not None:
+        label, colour = curve
+        (line,) = axes.plot([], [], color=colour, linewidth=1.6, label=label)
+        axes.legend(loc="upper right", fontsize=8)
+    return _SpectrogramPlot(figure, axes, image, line)
 
 
 def spectrogram_image(
@@ -168,47 +246,44 @@ def spectrogram_image(
     fmin: float = 0.0,
     fmax: float | None = None,
     unit: str = "dB",
+    curve: Curve | None = None,
 ) -> np.ndarray:
-    """A (rows, T) matrix drawn against time in seconds.
+    """A (rows, T) matrix drawn against time in seconds, optionally with a curve over it.
 
-    ``scale`` says what the rows are: ``linear`` STFT bins (axis in Hz), ``mel`` bands (axis in Hz
-    at the band centres) or ``coefficient`` (MFCC index).
+    ``scale`` says what the rows are: ``linear`` STFT bins from 0 Hz to ``fmax`` (axis in Hz),
+    ``mel`` bands (axis in Hz at the band centres) or ``coefficient`` (MFCC index).
     """
-    import librosa
-
+    if scale not in Y_LABELS:
+        raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(Y_LABELS)}")
     values = np.asarray(values, dtype=np.float32)
-    figure, axes = new_figure(title)
     seconds = values.shape[1] * hop_length / sample_rate
     top = fmax or sample_rate / 2
-    extent = (0.0, seconds, 0.0, top if scale != "coefficient" else values.shape[0])
+    height = top if scale != "coefficient" else values.shape[0]
     if scale == "coefficient":
         # Coefficient 0 (overall level) dwarfs the others: scale the colours to the rest.
         rest = values[1:] if values.shape[0] > 1 else values
         limit = float(np.percentile(np.abs(rest), 98)) or 1.0
-        image = axes.imshow(
-            values,
-            origin="lower",
-            aspect="auto",
-            extent=extent,
-            cmap="coolwarm",
-            vmin=-limit,
-            vmax=limit,
-        )
+        low, high = -limit, limit
     else:
-        image = axes.imshow(values, origin="lower", aspect="auto", extent=extent, cmap="magma")
-    axes.set_xlabel("time (s)")
-    if scale == "mel":
-        # Rows are evenly spaced in mel: label a few rows with their centre frequency in Hz.
-        centres = librosa.mel_frequencies(n_mels=values.shape[0], fmin=fmin, fmax=top)
-        rows = np.linspace(0, values.shape[0] - 1, 6).round().astype(int)
-        axes.set_yticks(rows / values.shape[0] * top, [f"{centres[r]:.0f}" for r in rows])
-        axes.set_ylabel("frequency (Hz, mel scale)")
-    elif scale == "coefficient":
-        axes.set_ylabel("MFCC index")
-    else:
-        axes.set_ylabel("frequency (Hz)")
-    figure.colorbar(image, ax=axes, label=unit, pad=0.01)
-    return figure_to_array(figure)
+        low, high = float(values.min()), float(values.max())
+    layout = (scale, unit, None if curve is None else (curve.label, curve.colour))
+    with _spare_plot(("spectrogram", *layout), lambda: _spectrogram_plot(*layout)) as plot:
+        plot.image.set_data(values)
+        plot.image.set_extent((0.0, seconds, 0.0, height))
+        plot.image.set_clim(low, high)
+        plot.axes.set_xlim(0.0, max(seconds, 1e-3))
+        plot.axes.set_ylim(0.0, height)
+        if scale == "mel":
+            # Rows are evenly spaced in mel: label a few rows with their centre frequency in Hz.
+            import librosa
+
+            centres = librosa.mel_frequencies(n_mels=values.shape[0], fmin=fmin, fmax=top)
+            rows = np.linspace(0, values.shape[0] - 1, 6).round().astype(int)
+            plot.axes.set_yticks(rows / values.shape[0] * top, [f"{centres[r]:.0f}" for r in rows])
+        if curve is not None:
+            plot.line.set_data(curve.x, curve.y)
+        plot.axes.set_title(title, fontsize=10)
+        return figure_to_array(plot.figure)
 
 
 def warm_up() -> threading.Thread:

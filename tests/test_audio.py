@@ -66,6 +66,42 @@ def test_pictures_are_rgb_images() -> None:
         assert picture.std() > 10  # something is drawn
 
 
+def test_a_spare_plot_draws_the_same_picture_as_a_new_one() -> None:
+    """Plots are reused between requests: nothing of one request's picture may show in the next
+    (its trace, colour range, ticks or curve)."""
+    noise = np.random.default_rng(0).normal(0.0, 0.1, RATE).astype(np.float32)
+    loud, quiet = tone(440) + noise, 0.05 * noise[: RATE // 2]  # pictures with many colours
+    track = audio.Curve(np.array([0.1, 0.5, 0.9]), np.array([200.0, 300.0, 250.0]), "pitch")
+    draws = {
+        "waveform": lambda x: audio.waveform_image(x, RATE),
+        "short waveform": lambda x: audio.waveform_image(x[:300], RATE),
+        "mel": lambda x: audio.spectrogram_image(audio.log_mel(x), RATE, 160, "m", scale="mel"),
+        "mfcc": lambda x: audio.spectrogram_image(
+            audio.mfcc(audio.log_mel(x)), RATE, 160, "c", scale="coefficient", unit="value"
+        ),
+        "curve": lambda x: audio.spectrogram_image(
+            audio.to_db(audio.power_spectrogram(x, 512, 160)), RATE, 160, "p", curve=track
+        ),
+    }
+    for name, draw in draws.items():
+        audio._SPARE_PLOTS.clear()
+        first = draw(loud)  # drawn on a new plot
+        other = draw(quiet)  # the same plot, other data
+        again = draw(loud)
+        assert [q.qsize() for q in audio._SPARE_PLOTS.values()] == [1], name  # one served all
+        assert not np.array_equal(first, other), name
+        assert np.array_equal(first, again), name
+        if "waveform" not in name:  # the colours follow each request's own range of values
+            for picture in (first, other):
+                inside = picture[60:220, 120:560].reshape(-1, 3)
+                assert len(np.unique(inside, axis=0)) > 5, name  # 2 if the range stuck
+
+
+def test_an_unknown_spectrogram_scale_is_refused() -> None:
+    with pytest.raises(ValueError, match="scale"):
+        audio.spectrogram_image(np.zeros((4, 4)), RATE, 160, "x", scale="log")
+
+
 def test_a_long_waveform_is_drawn_as_its_envelope_where_the_sound_is() -> None:
     samples = np.zeros(4 * RATE, np.float32)
     samples[3 * RATE :] = tone(440)[:RATE]  # silence, then one loud second

@@ -32,6 +32,7 @@ def test_load_bench_serves_concurrent_users_without_failures() -> None:
     assert len(result["endpoints"]) == 5  # every tab's built-in model was asked
     # The echo app's ceiling was measured with the same uploads, and it runs no model.
     assert result["echo_throughput_ratio"] > 0
-    assert result["echo_sequential_server_cpu_ms_per_request"] < (
-        result["sequential_server_cpu_ms_per_request"]
+    assert (
+        result["echo_sequential_server_cpu_ms_per_request"]
+        < (result["sequential_server_cpu_ms_per_request"])
     )

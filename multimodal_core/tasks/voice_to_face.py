@@ -151,23 +151,12 @@ def pitch_spectrogram_image(
     n_fft, hop = 1024, 256
     db = audio.to_db(audio.power_spectrogram(samples, n_fft, hop)).numpy()  # (F, T)
     rows = int(top_hz / (sample_rate / n_fft)) + 1
-    seconds = db.shape[1] * hop / sample_rate
-    figure, axes = audio.new_figure("")
-    image = axes.imshow(
-        db[:rows], origin="lower", aspect="auto", extent=(0, seconds, 0, top_hz), cmap="magma"
-    )
+    track = None
     if np.isfinite(pitch.f0).any():
-        axes.plot(pitch.times, pitch.f0, color="#35d0ff", linewidth=1.6, label="pitch (pyin)")
-        axes.legend(loc="upper right", fontsize=8)
+        track = audio.Curve(pitch.times, pitch.f0, "pitch (pyin)")
     median = f", median {pitch.median_hz:.0f} Hz" if pitch.median_hz else ""
-    axes.set_title(
-        f"Spectrogram and pitch track ({pitch.voiced_fraction:.0%} voiced{median})", fontsize=10
-    )
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("frequency (Hz)")
-    axes.set_xlim(0, max(seconds, 1e-3))
-    figure.colorbar(image, ax=axes, label="dB", pad=0.01)
-    return audio.figure_to_array(figure)
+    title = f"Spectrogram and pitch track ({pitch.voiced_fraction:.0%} voiced{median})"
+    return audio.spectrogram_image(db[:rows], sample_rate, hop, title, fmax=top_hz, curve=track)
 
 
 def _enlarge(face: np.ndarray, side: int = FACE_DISPLAY) -> np.ndarray:
