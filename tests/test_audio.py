@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,20 @@ def test_a_spare_plot_draws_the_same_picture_as_a_new_one() -> None:
             for picture in (first, other):
                 inside = picture[60:220, 120:560].reshape(-1, 3)
                 assert len(np.unique(inside, axis=0)) > 5, name  # 2 if the range stuck
+
+
+def test_plots_drawn_at_once_by_many_requests_match_plots_drawn_alone() -> None:
+    """Concurrent requests each hold their own spare plot while they draw."""
+    clips = [tone(f, seconds=s) for f, s in ((300, 1.0), (900, 0.5), (2000, 0.8), (5000, 0.3))]
+
+    def draw(clip: np.ndarray) -> np.ndarray:
+        return audio.spectrogram_image(audio.log_mel(clip), RATE, 160, "mel", scale="mel")
+
+    alone = [draw(clip) for clip in clips]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(draw, clips * 6))
+    for index, picture in enumerate(together):
+        assert np.array_equal(picture, alone[index % len(clips)]), index
 
 
 def test_an_unknown_spectrogram_scale_is_refused() -> None:
