@@ -124,7 +124,7 @@ def connect(url: str, users: int) -> list[Client]:
 
     The app is served over plain HTTP on 127.0.0.1, so no certificate is ever checked; without
     ``ssl_verify=False`` the client would still load the system's CA bundle for each of the
-    several HTTP clients it makes per request (about 100 ms of CPU a request on the 2-core
+    several HTTP clients it makes per request (about 140 ms of CPU a request on the 2-core
     machine, taken from the server's cores), which a browser does once.
     """
     options = {
