@@ -48,6 +48,10 @@ class Settings:
     """MMC_BATCH_SIZE: most requests a built-in model answers in one forward pass."""
     batch_wait_ms: float = 2.0
     """MMC_BATCH_WAIT_MS: how long a request to an idle model waits for others to join its batch."""
+    workers: int = 2
+    """MMC_WORKERS: processes that analyse recordings for the Sound tab outside the server's
+    interpreter lock, so that concurrent requests use more than one core; 0: in the request's
+    own thread."""
     half_precision: bool = True
     """MMC_HALF_PRECISION: use float16 on CUDA for models that allow it."""
     caption_model: str = "Salesforce/blip-image-captioning-base"
@@ -84,6 +88,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "concurrency": (1, 64),
     "batch_size": (1, 64),
     "batch_wait_ms": (0.0, 1000.0),
+    "workers": (0, 32),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -216,14 +216,37 @@ def _portrait(traits: pretrained.TraitEstimate, seed: int) -> tuple[np.ndarray, 
     return pretrained.portrait(hub.get(DIFFUSION), traits, seed)
 
 
-def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> VoiceToFaceResult:
-    """Decode a recording and draw a face for it; raises ``InputError`` for unusable files and
-    ``ModelUnavailableError`` when the chosen model cannot be loaded."""
-    if model not in MODEL_LABELS:
-        raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_LABELS)}.")
+@dataclass(frozen=True)
+class VoiceAnalysis:
+    """What a recording gives before any model: the decoded clip, its pitch track and the
+    picture of both. It needs no model, so the server computes it in a worker process."""
+
+    path: str
+    clip: media.AudioClip
+    pitch: pretrained.PitchTrack
+    spectrogram: np.ndarray  # (h, w, 3) uint8: spectrogram with the pitch track
+
+
+def analyse_voice(path: str | Path) -> VoiceAnalysis:
+    """Decode and check a recording, track its pitch and draw it; raises ``InputError`` for
+    unusable files."""
     clip = media.load_audio(path, FEATURES.sample_rate)
     _check_clip(clip)
     pitch = pretrained.pitch_track(clip.samples, clip.sample_rate)
+    picture = pitch_spectrogram_image(clip.samples, clip.sample_rate, pitch)
+    return VoiceAnalysis(str(path), clip, pitch, picture)
+
+
+def check_model(model: str) -> None:
+    if model not in MODEL_LABELS:
+        raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_LABELS)}.")
+
+
+def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> VoiceToFaceResult:
+    """Draw a face for an analysed recording with the chosen model; raises
+    ``ModelUnavailableError`` when that model cannot be loaded."""
+    check_model(model)
+    clip, pitch = voice.clip, voice.pitch
     notes = list(clip.notes)
     speechless = pitch.voiced_fraction < pretrained.MIN_VOICED_FRACTION
     details = {
@@ -238,7 +261,7 @@ def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> Vo
         best = max(age.values()) * max(gender.values())
     else:
         clap = hub.get(CLAP)
-        clip48 = media.load_audio(path, 48_000)
+        clip48 = media.load_audio(voice.path, 48_000)
         traits = pretrained.estimate_traits(clap, clip48.samples, pitch)
         face, prompt = _portrait(traits, seed)
         age, gender = traits.age, traits.gender
@@ -257,11 +280,18 @@ def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> Vo
         age=age,
         gender=gender,
         confident=confident,
-        spectrogram=pitch_spectrogram_image(clip.samples, clip.sample_rate, pitch),
+        spectrogram=voice.spectrogram,
         notes=notes,
         prompt=prompt,
         details=details,
     )
+
+
+def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> VoiceToFaceResult:
+    """Decode a recording and draw a face for it; raises ``InputError`` for unusable files and
+    ``ModelUnavailableError`` when the chosen model cannot be loaded."""
+    check_model(model)
+    return face_for(analyse_voice(path), model, seed)
 
 
 def describe(result: VoiceToFaceResult) -> str:

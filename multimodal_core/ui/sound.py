@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from multimodal_core import workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import sound
 from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
@@ -19,7 +20,7 @@ spectrogram's shape, the classic speech feature)."""
 
 @user_errors("analysing the sound")
 def _analyse(path: str | None):
-    result = sound.analyse_sound(path)
+    result = workers.run(sound.analyse_sound, path)  # matplotlib and librosa: off the GIL
     return result.waveform, result.stft, result.mel, result.mfcc, sound.describe(result.facts)
 
 

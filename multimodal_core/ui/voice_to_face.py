@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from multimodal_core import workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import voice_to_face
 from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
@@ -23,7 +24,10 @@ def _model_choices() -> list[tuple[str, str]]:
 
 @user_errors("drawing a face for the voice")
 def _draw(path: str | None, model: str, seed: float):
-    result = voice_to_face.voice_to_face(path, model or "builtin", int(seed or 0))
+    model = model or "builtin"
+    voice_to_face.check_model(model)
+    voice = workers.run(voice_to_face.analyse_voice, path)  # librosa and matplotlib: off the GIL
+    result = voice_to_face.face_for(voice, model, int(seed or 0))
     return (
         result.face,
         result.age,

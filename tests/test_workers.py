@@ -1,0 +1,76 @@
+"""Worker processes: the work, its result and its errors are the same as in the calling thread;
+the pool follows the settings and survives a worker that dies."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from multimodal_core import workers
+from multimodal_core.errors import InputError
+from multimodal_core.settings import get_settings
+from multimodal_core.tasks import sound
+
+RATE = 16_000
+
+
+@pytest.fixture()
+def with_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], None]]:
+    """Set MMC_WORKERS for the test; the settings go back afterwards."""
+
+    def use(count: int) -> None:
+        monkeypatch.setenv("MMC_WORKERS", str(count))
+        get_settings.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture()
+def voice_wav(tmp_path: Path) -> Path:
+    seconds = np.arange(RATE) / RATE
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * 220 * seconds)).astype(np.float32), RATE)
+    return path
+
+
+def test_without_workers_the_work_runs_in_the_calling_process(with_workers) -> None:
+    with_workers(0)
+    assert workers.run(os.getpid) == os.getpid()
+
+
+def test_a_worker_gives_the_same_result_and_the_same_sentence(with_workers, voice_wav) -> None:
+    with_workers(1)
+    assert workers.run(os.getpid) != os.getpid()
+    here, there = sound.analyse_sound(voice_wav), workers.run(sound.analyse_sound, voice_wav)
+    for name in ("waveform", "stft", "mel", "mfcc"):
+        assert np.array_equal(getattr(here, name), getattr(there, name)), name
+    assert there.facts == here.facts
+    empty = voice_wav.with_name("empty.wav")
+    empty.write_bytes(b"")
+    with pytest.raises(InputError) as caught:
+        workers.run(sound.analyse_sound, empty)
+    with pytest.raises(InputError) as expected:
+        sound.analyse_sound(empty)
+    assert str(caught.value) == str(expected.value)
+
+
+def test_new_settings_get_new_workers(with_workers) -> None:
+    with_workers(1)
+    first = workers.run(os.getpid)
+    assert workers.run(os.getpid) == first  # the same worker serves again
+    with_workers(1)  # the settings were read again: a worker started with them
+    assert workers.run(os.getpid) not in (first, os.getpid())
+
+
+def test_a_worker_that_dies_fails_its_request_and_the_next_one_is_served(with_workers) -> None:
+    with_workers(1)
+    with pytest.raises(workers.WorkerCrashError):
+        workers.run(os._exit, 1)
+    assert workers.run(os.getpid) != os.getpid()
