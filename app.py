@@ -62,10 +62,14 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from multimodal_core import audio
+    from multimodal_core import audio, workers
 
     audio.warm_up()  # librosa's first call compiles for ~15 s; pay it while nobody waits
-    build_app().launch(**launch_options())
+    demo = build_app()
+    demo.launch(prevent_thread_lock=True, **launch_options())
+    # Once the page is served: started earlier, their imports slowed the start by about 5 s.
+    workers.start()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

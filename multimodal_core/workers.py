@@ -47,6 +47,21 @@ def run(function: Callable[..., T], *args: Any) -> T:
         raise WorkerCrashError("a worker process stopped during its task") from error
 
 
+def start() -> None:
+    """Start every worker now (the app does as it launches), so that no visitor waits for one."""
+    pool = _current_pool()
+    for _ in range(get_settings().workers if pool else 0):
+        pool.submit(int)  # while none is idle, each task sent makes the pool start a worker
+
+
+def _prepare() -> None:
+    """Run in each worker as it starts: compile librosa's numba code (about 15 s in a fresh
+    environment) before the first recording waits for it."""
+    from multimodal_core import audio
+
+    audio.warm_up().join()
+
+
 def _current_pool() -> ProcessPoolExecutor | None:
     """The pool for the current settings; workers start with the environment of this moment,
     which is where their settings come from."""
@@ -58,7 +73,7 @@ def _current_pool() -> ProcessPoolExecutor | None:
             _pool = None
         if _pool is None and settings.workers > 0:
             spawn = multiprocessing.get_context("spawn")  # never fork torch's threads
-            _pool = ProcessPoolExecutor(settings.workers, mp_context=spawn)
+            _pool = ProcessPoolExecutor(settings.workers, spawn, initializer=_prepare)
             _pool_settings = settings
         return _pool
 

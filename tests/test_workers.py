@@ -3,7 +3,9 @@ the pool follows the settings and survives a worker that dies."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,6 +61,19 @@ def test_a_worker_gives_the_same_result_and_the_same_sentence(with_workers, voic
     with pytest.raises(InputError) as expected:
         sound.analyse_sound(empty)
     assert str(caught.value) == str(expected.value)
+
+
+def test_start_starts_every_worker_before_any_request(with_workers) -> None:
+    with_workers(2)
+    before = {process.pid for process in multiprocessing.active_children()}
+    workers.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        started = {process.pid for process in multiprocessing.active_children()} - before
+        if len(started) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(started) >= 2
 
 
 def test_new_settings_get_new_workers(with_workers) -> None:
