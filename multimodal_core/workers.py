@@ -2,10 +2,11 @@
 
 The server answers concurrent requests in threads of one process, and work that is mostly Python
 (matplotlib's plots, librosa's analysis) holds the interpreter lock while it runs: two threads
-analysed recordings no faster than one, two processes up to twice as fast (``bench/parallel.py``).
-:func:`run` sends a function to a pool of ``MMC_WORKERS`` spawned processes, made on first use and
-again when the settings change; with 0 workers it runs in the calling thread. Nothing that loads a
-model is sent there: each worker would load its own copy (and open its own CUDA context).
+analysed recordings no faster than one, two processes 1.5 to 2.3 times as fast
+(``bench/parallel.py``). :func:`run` sends a function to a pool of ``MMC_WORKERS`` spawned
+processes, made on first use and again when the settings change; with 0 workers it runs in the
+calling thread. Nothing that loads a model is sent there: each worker would load its own copy
+(and open its own CUDA context).
 """
 
 from __future__ import annotations
