@@ -71,6 +71,11 @@ class Settings:
     sentence_encoder: str = ""
     """MMC_SENTENCE_ENCODER: folder or Hub id of all-MiniLM-L6-v2; empty: the pip-installed copy."""
 
+    def as_environ(self) -> dict[str, str]:
+        """The ``MMC_*`` variables that :func:`load_settings` reads back as these settings (how a
+        worker process takes its server's)."""
+        return {f"MMC_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
     def __post_init__(self) -> None:
         if self.device not in DEVICE_CHOICES:
             raise ValueError(f"MMC_DEVICE must be one of {DEVICE_CHOICES}, not {self.device!r}")

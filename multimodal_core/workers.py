@@ -4,27 +4,29 @@ The server answers concurrent requests in threads of one process, and work that 
 (matplotlib's plots, librosa's analysis) holds the interpreter lock while it runs: two threads
 analysed recordings no faster than one, two processes 1.5 to 2.3 times as fast
 (``bench/parallel.py``). :func:`run` sends a function to a pool of ``MMC_WORKERS`` spawned
-processes, made on first use and again when the settings change; with 0 workers it runs in the
-calling thread. Nothing that loads a model is sent there: each worker would load its own copy
+processes, made on first use, with the server's settings of the moment; with 0 workers it runs in
+the calling thread. Nothing that loads a model is sent there: each worker would load its own copy
 (and open its own CUDA context).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-from multimodal_core.settings import Settings, get_settings
+from multimodal_core.settings import get_settings
 
 T = TypeVar("T")
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
-_pool_settings: Settings | None = None
+_pool_size = 0
+_worker_environ: dict[str, str] | None = None  # in a worker: the settings it last took
 
 
 class WorkerCrashError(RuntimeError):
@@ -42,7 +44,7 @@ def run(function: Callable[..., T], *args: Any) -> T:
     if pool is None:
         return function(*args)
     try:
-        return pool.submit(function, *args).result()
+        return pool.submit(_call, get_settings().as_environ(), function, *args).result()
     except BrokenProcessPool as error:
         _discard(pool)
         raise WorkerCrashError("a worker process stopped during its task") from error
@@ -63,19 +65,30 @@ def _prepare() -> None:
     audio.warm_up().join()
 
 
+def _call(environ: dict[str, str], function: Callable[..., T], *args: Any) -> T:
+    """In a worker: take the server's settings when they changed, then run the task."""
+    global _worker_environ
+    if environ != _worker_environ:
+        for name in [name for name in os.environ if name.startswith("MMC_")]:
+            del os.environ[name]
+        os.environ.update(environ)
+        get_settings.cache_clear()
+        _worker_environ = environ
+    return function(*args)
+
+
 def _current_pool() -> ProcessPoolExecutor | None:
-    """The pool for the current settings; workers start with the environment of this moment,
-    which is where their settings come from."""
-    global _pool, _pool_settings
-    settings = get_settings()
+    """The pool of the configured size, made when first needed."""
+    global _pool, _pool_size
+    size = get_settings().workers
     with _lock:
-        if _pool is not None and _pool_settings is not settings:
+        if _pool is not None and _pool_size != size:
             _pool.shutdown(wait=False)  # tasks already sent still finish
             _pool = None
-        if _pool is None and settings.workers > 0:
+        if _pool is None and size > 0:
             spawn = multiprocessing.get_context("spawn")  # never fork torch's threads
-            _pool = ProcessPoolExecutor(settings.workers, spawn, initializer=_prepare)
-            _pool_settings = settings
+            _pool = ProcessPoolExecutor(size, spawn, initializer=_prepare)
+            _pool_size = size
         return _pool
 
 

@@ -50,3 +50,18 @@ def test_every_setting_is_in_the_readme_table() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for field in Settings.__dataclass_fields__:
         assert f"`MMC_{field.upper()}`" in readme, field
+
+
+def test_settings_survive_the_trip_through_the_environment(tmp_path: Path) -> None:
+    custom = load_settings(
+        {
+            "MMC_DEVICE": "cpu",
+            "MMC_CHECKPOINTS_DIR": str(tmp_path),
+            "MMC_MAX_AUDIO_SECONDS": "7.5",
+            "MMC_WORKERS": "0",
+            "MMC_HALF_PRECISION": "false",
+            "MMC_SENTENCE_ENCODER": "",
+        }
+    )
+    assert load_settings(custom.as_environ()) == custom
+    assert load_settings(load_settings({}).as_environ()) == load_settings({})

@@ -76,11 +76,20 @@ def test_start_starts_every_worker_before_any_request(with_workers) -> None:
     assert len(started) >= 2
 
 
-def test_new_settings_get_new_workers(with_workers) -> None:
+def test_a_worker_takes_the_servers_settings_of_the_moment(with_workers, monkeypatch) -> None:
+    with_workers(1)
+    worker = workers.run(os.getpid)
+    assert workers.run(get_settings) == get_settings()
+    monkeypatch.setenv("MMC_MAX_AUDIO_SECONDS", "5")
+    get_settings.cache_clear()
+    assert workers.run(get_settings).max_audio_seconds == 5.0
+    assert workers.run(os.getpid) == worker  # the same worker, with the new settings
+
+
+def test_another_number_of_workers_gets_a_new_pool(with_workers) -> None:
     with_workers(1)
     first = workers.run(os.getpid)
-    assert workers.run(os.getpid) == first  # the same worker serves again
-    with_workers(1)  # the settings were read again: a worker started with them
+    with_workers(2)
     assert workers.run(os.getpid) not in (first, os.getpid())
 
 
