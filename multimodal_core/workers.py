@@ -53,7 +53,9 @@ def run(function: Callable[..., T], *args: Any) -> T:
 def start() -> None:
     """Start every worker now (the app does as it launches), so that no visitor waits for one."""
     pool = _current_pool()
-    for _ in range(get_settings().workers if pool else 0):
+    if pool is None:
+        return
+    for _ in range(_pool_size):
         pool.submit(int)  # while none is idle, each task sent makes the pool start a worker
 
 
