@@ -12,6 +12,7 @@ import logging
 
 import gradio as gr
 
+from multimodal_core import hub
 from multimodal_core.settings import get_settings
 from multimodal_core.ui import TAB_MODULES
 
@@ -35,6 +36,8 @@ CSS = """
 def build_app() -> gr.Blocks:
     """The Blocks app with every registered tab; nothing is loaded until a request needs it."""
     settings = get_settings()
+    # Set before any request thread runs a model: each thread takes the count at its first call.
+    hub.limit_cpu_threads(settings.cpu_threads)
     with gr.Blocks(title="Multimodal Studio") as demo:
         gr.Markdown(HEADER)
         with gr.Tabs():

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import threadpoolctl
 import torch
 
 from multimodal_core.errors import ModelUnavailableError
@@ -81,6 +82,14 @@ def resolve_device(choice: str) -> torch.device:
         logger.warning("MMC_DEVICE=cuda but no CUDA device is available; using the CPU")
         return torch.device("cpu")
     return torch.device(choice)
+
+
+def limit_cpu_threads(count: int) -> None:
+    """Give each torch call and each numpy (BLAS) call at most ``count`` threads, in this process
+    and in threads started later. A server answers several requests at once: more threads per
+    call only made them wait for each other, and idle BLAS threads took CPU from the next call."""
+    torch.set_num_threads(count)
+    threadpoolctl.threadpool_limits(count, user_api="blas")
 
 
 def parameter_bytes(model: Any) -> int:

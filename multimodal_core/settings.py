@@ -52,6 +52,10 @@ class Settings:
     """MMC_WORKERS: processes that analyse recordings for the Sound tab outside the server's
     interpreter lock, so that concurrent requests use more than one core; 0: in the request's
     own thread."""
+    cpu_threads: int = 1
+    """MMC_CPU_THREADS: CPU threads each model call uses in the server and its workers. The
+    server runs several requests at once, and threads of one call only wait for each other on the
+    small built-in models; raise it to the core count for one visitor on a big CPU model."""
     half_precision: bool = True
     """MMC_HALF_PRECISION: use float16 on CUDA for models that allow it."""
     caption_model: str = "Salesforce/blip-image-captioning-base"
@@ -94,6 +98,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "batch_size": (1, 64),
     "batch_wait_ms": (0.0, 1000.0),
     "workers": (0, 32),
+    "cpu_threads": (1, 256),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from multimodal_core import hub
 from multimodal_core.settings import get_settings
 
 T = TypeVar("T")
@@ -68,13 +69,15 @@ def _prepare() -> None:
 
 
 def _call(environ: dict[str, str], function: Callable[..., T], *args: Any) -> T:
-    """In a worker: take the server's settings when they changed, then run the task."""
+    """In a worker: take the server's settings (and its CPU threads per call) when they changed,
+    then run the task."""
     global _worker_environ
     if environ != _worker_environ:
         for name in [name for name in os.environ if name.startswith("MMC_")]:
             del os.environ[name]
         os.environ.update(environ)
         get_settings.cache_clear()
+        hub.limit_cpu_threads(get_settings().cpu_threads)
         _worker_environ = environ
     return function(*args)
 

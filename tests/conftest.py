@@ -32,11 +32,12 @@ def app_url() -> Iterator[str]:
     In-process on purpose: tests can read the server's memory and swap its settings and models.
     """
     import app
-    from multimodal_core import audio
+    from multimodal_core import audio, workers
 
     audio.warm_up()  # as app.main() does: librosa compiles in the background
     demo = app.build_app()
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+    workers.start()  # as app.main() does, so that memory measured later counts every worker
     try:
         yield url
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,28 @@ def test_building_the_app_loads_no_model_and_no_transformers() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["0", "0"]
+
+
+def test_request_threads_run_models_with_the_configured_cpu_threads() -> None:
+    """Each new thread takes torch's thread count at its first call: the app must set it before,
+    and numpy's BLAS pool with it."""
+    code = (
+        "import threading, threadpoolctl, torch, app; app.build_app(); counts = []; "
+        "thread = threading.Thread(target=lambda: counts.extend([torch.get_num_threads(), *("
+        "pool['num_threads'] for pool in threadpoolctl.threadpool_info() "
+        "if pool['user_api'] == 'blas')])); "
+        "thread.start(); thread.join(); print(*counts)"
+    )
+    environ = {**os.environ, "MMC_CPU_THREADS": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    torch_threads, *blas_threads = result.stdout.splitlines()[-1].split()
+    assert torch_threads == "3"
+    assert blas_threads and set(blas_threads) == {"3"}

@@ -127,11 +127,23 @@ def goods(samples: dict[str, Sample]) -> Goods:
 
 
 def rss_mb() -> float:
-    """Resident memory of this process, which is also the server's (the app runs in-process)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
+    """Resident memory of the server: this process (the app runs in-process) and its children,
+    the worker processes that analyse recordings."""
+    children = [
+        pid
+        for listing in Path("/proc/self/task").glob("*/children")
+        for pid in listing.read_text().split()
+    ]
+    return sum(_process_rss_mb(pid) for pid in ["self", *children])
+
+
+def _process_rss_mb(pid: str) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # a child that ended meanwhile holds no memory
+        return 0.0
+    kilobytes = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")]
+    return sum(kilobytes) / 1024  # a zombie child has no VmRSS line
 
 
 def endpoints(client: Client) -> dict[str, dict]:

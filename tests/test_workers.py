@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import threadpoolctl
+import torch
 
 from multimodal_core import workers
 from multimodal_core.errors import InputError
@@ -83,6 +85,11 @@ def test_a_worker_takes_the_servers_settings_of_the_moment(with_workers, monkeyp
     monkeypatch.setenv("MMC_MAX_AUDIO_SECONDS", "5")
     get_settings.cache_clear()
     assert workers.run(get_settings).max_audio_seconds == 5.0
+    monkeypatch.setenv("MMC_CPU_THREADS", "3")
+    get_settings.cache_clear()
+    assert workers.run(torch.get_num_threads) == 3
+    pools = workers.run(threadpoolctl.threadpool_info)
+    assert {pool["num_threads"] for pool in pools if pool["user_api"] == "blas"} == {3}
     assert workers.run(os.getpid) == worker  # the same worker, with the new settings
 
 
