@@ -73,6 +73,24 @@ def test_builtin_map_has_the_picture_shape(tiny_builtin, inputs) -> None:
     assert "Red = where the sound" in localization.describe(result)
 
 
+def test_the_spectrogram_is_drawn_from_what_the_model_heard(tiny_builtin, inputs) -> None:
+    """The tab draws the picture elsewhere (a worker process): what it gets must be the model's
+    own log-mel, and what it draws must be the result's picture."""
+    heard: list[localization.Hearing] = []
+    drawn = np.zeros((4, 4, 3), np.uint8)
+    result = localization.localize(
+        inputs["pic"], inputs["tone"], draw=lambda hearing: heard.append(hearing) or drawn
+    )
+    assert result.spectrogram is drawn
+    (hearing,) = heard
+    config = tiny_builtin.config
+    frames = 2 * config.sample_rate // config.hop_length + 1  # the 2 s tone, centred frames
+    assert hearing.mel_db.shape == (config.n_mels, frames)
+    assert (hearing.sample_rate, hearing.hop_length) == (config.sample_rate, config.hop_length)
+    default = localization.localize(inputs["pic"], inputs["tone"])
+    assert np.array_equal(default.spectrogram, localization.hearing_image(hearing))
+
+
 def test_silent_and_long_recordings(tiny_builtin, inputs) -> None:
     with pytest.raises(InputError, match="silent"):
         localization.localize(inputs["pic"], inputs["silence"])

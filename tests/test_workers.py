@@ -18,7 +18,7 @@ import torch
 from multimodal_core import workers
 from multimodal_core.errors import InputError
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import sound
+from multimodal_core.tasks import localization, sound
 
 RATE = 16_000
 
@@ -63,6 +63,14 @@ def test_a_worker_gives_the_same_result_and_the_same_sentence(with_workers, voic
     with pytest.raises(InputError) as expected:
         sound.analyse_sound(empty)
     assert str(caught.value) == str(expected.value)
+
+
+def test_a_worker_draws_the_localization_spectrogram_pixel_for_pixel(with_workers) -> None:
+    rng = np.random.default_rng(0)
+    hearing = localization.Hearing((rng.random((64, 200)) * -80).astype(np.float32), 16_000, 160)
+    with_workers(1)
+    there = workers.run(localization.hearing_image, hearing)
+    assert np.array_equal(there, localization.hearing_image(hearing))
 
 
 def test_start_starts_every_worker_before_any_request(with_workers) -> None:

@@ -11,6 +11,7 @@ copy (:data:`multimodal_core.backends.localization.CLAP_SPEC`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,7 +145,9 @@ def similarity_grid(model: SoundLocalizer, image: np.ndarray, mel: torch.Tensor)
     return out.similarity[0].float().cpu()
 
 
-def _builtin(image: np.ndarray, clip: media.AudioClip) -> LocalizationResult:
+def _builtin(
+    image: np.ndarray, clip: media.AudioClip, draw: Callable[[Hearing], np.ndarray]
+) -> LocalizationResult:
     model: SoundLocalizer = hub.get(BUILTIN)
     mel = log_mel_features(model, clip.samples)  # (n_mels, T)
     grid = similarity_grid(model, image, mel)
@@ -164,7 +167,7 @@ def _builtin(image: np.ndarray, clip: media.AudioClip) -> LocalizationResult:
         model="builtin",
         heat=heat,
         overlay=viz.overlay_heatmap(image, heat, alpha=alpha, normalize=False),
-        spectrogram=_spectrogram(mel.numpy(), model.config.sample_rate, model.config.hop_length),
+        spectrogram=draw(Hearing(mel.numpy(), model.config.sample_rate, model.config.hop_length)),
         peak=_peak(heat),
         confidence=peak_similarity,
         confident=confident,
@@ -173,7 +176,9 @@ def _builtin(image: np.ndarray, clip: media.AudioClip) -> LocalizationResult:
     )
 
 
-def _zero_shot(image: np.ndarray, path: str | Path) -> LocalizationResult:
+def _zero_shot(
+    image: np.ndarray, path: str | Path, draw: Callable[[Hearing], np.ndarray]
+) -> LocalizationResult:
     tagger = hub.get(CLAP_NAME)
     segmenter = hub.get(CLIPSEG_NAME)
     clip = media.require_sound(media.load_audio(path, CLAP_SAMPLE_RATE))
@@ -192,7 +197,7 @@ def _zero_shot(image: np.ndarray, path: str | Path) -> LocalizationResult:
         overlay=viz.overlay_heatmap(
             image, result.heat, alpha=0.55 if confident else LOW_CONFIDENCE_ALPHA, normalize=False
         ),
-        spectrogram=_spectrogram(mel.numpy(), 16_000, audio.FeatureConfig().hop_length),
+        spectrogram=draw(Hearing(mel.numpy(), 16_000, audio.FeatureConfig().hop_length)),
         peak=_peak(result.heat),
         confidence=result.probability,
         confident=confident,
@@ -209,11 +214,22 @@ def _run_zero_shot(tagger, segmenter, image: np.ndarray, samples: np.ndarray):
     return localize_zero_shot(tagger, segmenter, image, samples)
 
 
-def _spectrogram(mel_db: np.ndarray, sample_rate: int, hop_length: int) -> np.ndarray:
+@dataclass(frozen=True)
+class Hearing:
+    """The log-mel a model heard, in dB (n_mels, T), and its time axis."""
+
+    mel_db: np.ndarray
+    sample_rate: int
+    hop_length: int
+
+
+def hearing_image(hearing: Hearing) -> np.ndarray:
+    """The picture of what the model heard, as RGB uint8. It needs no model, so the server draws
+    it in a worker process (matplotlib holds the interpreter lock while it draws)."""
     return audio.spectrogram_image(
-        mel_db,
-        sample_rate,
-        hop_length,
+        hearing.mel_db,
+        hearing.sample_rate,
+        hearing.hop_length,
         "Mel spectrogram the model hears (dB)",
         scale="mel",
         fmin=audio.FeatureConfig().fmin,
@@ -226,22 +242,27 @@ def _peak(heat: np.ndarray) -> tuple[int, int]:
 
 
 def localize(
-    image_path: str | Path, audio_path: str | Path, model: str = "builtin"
+    image_path: str | Path,
+    audio_path: str | Path,
+    model: str = "builtin",
+    draw: Callable[[Hearing], np.ndarray] = hearing_image,
 ) -> LocalizationResult:
     """Where in the picture does the recording's sound come from?
 
     Raises InputError (a bad upload, a silent recording, an unknown model) or
     ModelUnavailableError (a model cannot be loaded), each with one sentence for the user.
     Recordings longer than the ``max_audio_seconds`` setting are trimmed (said in ``notes``).
+    ``draw`` makes the spectrogram picture from what the model heard (the server passes one that
+    sends :func:`hearing_image` to a worker process).
     """
     if model not in MODELS:
         raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
     image = media.load_image(image_path)  # (H, W, 3) float32 in [0, 1]
     if model == "zero-shot":
-        return _zero_shot(image, audio_path)
+        return _zero_shot(image, audio_path, draw)
     localizer: SoundLocalizer = hub.get(BUILTIN)
     clip = media.require_sound(media.load_audio(audio_path, localizer.config.sample_rate))
-    return _builtin(image, clip)
+    return _builtin(image, clip, draw)
 
 
 def describe(result: LocalizationResult) -> str:

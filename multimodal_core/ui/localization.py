@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
+from multimodal_core import workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import localization
 from multimodal_core.ui.common import (
@@ -59,6 +61,10 @@ def _examples(folder: Path) -> list[list[str]]:
     return [[str(p) for p in pair] for pair in pairs if all(p.is_file() for p in pair)][:12]
 
 
+def _draw_in_worker(hearing: localization.Hearing) -> np.ndarray:
+    return workers.run(localization.hearing_image, hearing)  # matplotlib: off the GIL
+
+
 @user_errors("locating the sound")
 def _localize(image_path: str | None, audio_path: str | None, model: str):
     if image_path is None:
@@ -67,7 +73,7 @@ def _localize(image_path: str | None, audio_path: str | None, model: str):
         raise gr.Error(
             "Please upload or record a sound too, or pick an example.", print_exception=False
         )
-    result = localization.localize(image_path, audio_path, model)
+    result = localization.localize(image_path, audio_path, model, draw=_draw_in_worker)
     return shown_large(result.overlay), result.spectrogram, localization.describe(result)
 
 
