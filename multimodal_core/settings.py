@@ -53,9 +53,9 @@ class Settings:
     interpreter lock, so that concurrent requests use more than one core; 0: in the request's
     own thread."""
     cpu_threads: int = 1
-    """MMC_CPU_THREADS: CPU threads each model call uses in the server and its workers. The
-    server runs several requests at once, and threads of one call only wait for each other on the
-    small built-in models; raise it to the core count for one visitor on a big CPU model."""
+    """MMC_CPU_THREADS: CPU threads each call to torch or numpy's BLAS uses, in the server and its
+    workers. The server answers several requests at once, so one thread per call leaves the other
+    cores to the other requests; raise it to the core count for one visitor on a big CPU model."""
     half_precision: bool = True
     """MMC_HALF_PRECISION: use float16 on CUDA for models that allow it."""
     caption_model: str = "Salesforce/blip-image-captioning-base"
