@@ -86,9 +86,8 @@ def resolve_device(choice: str) -> torch.device:
 
 def limit_cpu_threads(count: int) -> None:
     """Give each torch call and each numpy (BLAS) call at most ``count`` threads, in this process
-    and in threads started later. The server answers several requests at once, so a call's extra
-    threads compete with the other requests; and OpenBLAS's idle threads keep spinning for about
-    0.1 s after each call (118 ms of CPU after one 300 x 300 product; none with one thread)."""
+    and in threads started later: the server answers several requests at once, and a call's extra
+    threads would compete with the other requests for the cores."""
     torch.set_num_threads(count)
     threadpoolctl.threadpool_limits(count, user_api="blas")
 
