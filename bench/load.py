@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import app
+from multimodal_core import workers
 from multimodal_core.settings import get_settings
 
 EXAMPLES = REPO / "examples"
@@ -81,13 +82,15 @@ def requests_mix() -> list[Request]:
 @dataclass
 class Run:
     """Wall seconds of a run, each request's latency (s), the errors, and the CPU seconds the
-    clients and the server used meanwhile (unlike wall time, hardly changed by other jobs)."""
+    clients and the server used meanwhile (unlike wall time, hardly changed by other jobs); the
+    server's include its worker processes', also given apart."""
 
     seconds: float
     latencies: list[float]
     errors: list[str]
     client_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
+    worker_cpu_seconds: float = 0.0
 
     def __add__(self, other: Run) -> Run:
         return Run(
@@ -96,6 +99,7 @@ class Run:
             self.errors + other.errors,
             self.client_cpu_seconds + other.client_cpu_seconds,
             self.server_cpu_seconds + other.server_cpu_seconds,
+            self.worker_cpu_seconds + other.worker_cpu_seconds,
         )
 
     @property
@@ -226,6 +230,19 @@ def serve(build: Callable[[], gr.Blocks], attempts: int = 3) -> tuple[gr.Blocks,
     raise RuntimeError(f"the app did not start in {attempts} attempts") from failure
 
 
+def settle(exclude: set[int], quiet_seconds: float = 1.0, limit_seconds: float = 120.0) -> None:
+    """Wait until the server's worker processes are idle. Each compiles librosa's code as it
+    starts (seconds of CPU), which would otherwise be counted against the first timed requests."""
+    deadline = time.monotonic() + limit_seconds
+    used = children_cpu_seconds(exclude)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_seconds)
+        now = children_cpu_seconds(exclude)
+        if now - used < 0.02 * quiet_seconds:
+            return
+        used = now
+
+
 def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]]) -> tuple[Run, Run]:
     """Start an app, warm every endpoint, then time the same requests both ways.
 
@@ -241,18 +258,19 @@ def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]])
         with multiprocessing.get_context("spawn").Pool(1) as clients:
             client_pids = {process.pid for process in multiprocessing.active_children()} - before
 
-            def server_cpu() -> float:
-                return time.process_time() + children_cpu_seconds(exclude=client_pids)
-
             def timed(requests: list[list[Request]]) -> Run:
-                cpu = server_cpu()
+                server, workers = time.process_time(), children_cpu_seconds(exclude=client_pids)
                 run = clients.apply(run_users, (url, requests))
-                return replace(run, server_cpu_seconds=server_cpu() - cpu)
+                workers = children_cpu_seconds(exclude=client_pids) - workers
+                server = time.process_time() - server + workers
+                return replace(run, server_cpu_seconds=server, worker_cpu_seconds=workers)
 
+            workers.start()  # as app.main does
             every = [r for share in shares for user in share for r in user]
             warm = timed([list({r.api_name: r for r in every}.values())])  # loads every model
             if warm.errors:
                 raise SystemExit("warm-up failed: " + "; ".join(warm.errors[:3]))
+            settle(exclude=client_pids)
             for share in shares:
                 sequential += timed([[r for user in share for r in user]])
                 concurrent += timed(share)
@@ -299,6 +317,7 @@ def figures(way: str, run: Run) -> dict[str, float]:
         f"{way}_p50_ms": percentile_ms(run.latencies, 50),
         f"{way}_p95_ms": percentile_ms(run.latencies, 95),
         f"{way}_server_cpu_ms_per_request": run.cpu_ms_per_request(run.server_cpu_seconds),
+        f"{way}_worker_cpu_ms_per_request": run.cpu_ms_per_request(run.worker_cpu_seconds),
         f"{way}_client_cpu_ms_per_request": run.cpu_ms_per_request(run.client_cpu_seconds),
     }
 
@@ -309,8 +328,9 @@ def print_table(result: dict[str, Any]) -> None:
         f"{result['requests']} requests over {', '.join(result['endpoints'])}; "
         f"{result['cpu_count']} cores, load average {result['load_average_1min']}"
     )
-    header = ("req/s", "p50 ms", "p95 ms", "CPU ms/request: server", "clients")
-    print(f"{'':<24}" + "".join(f"{h:>{w}}" for h, w in zip(header, (8, 9, 9, 24, 9), strict=True)))
+    header = ("req/s", "p50 ms", "p95 ms", "CPU ms/request: server", "its workers", "clients")
+    widths = (8, 9, 9, 24, 13, 9)
+    print(f"{'':<24}" + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     for way, label in (
         ("sequential", "app, one at a time"),
         ("concurrent", f"app, {users} users"),
@@ -320,6 +340,7 @@ def print_table(result: dict[str, Any]) -> None:
         print(
             f"{label:<24}{result[f'{way}_rps']:>8.2f}{result[f'{way}_p50_ms']:>9.0f}"
             f"{result[f'{way}_p95_ms']:>9.0f}{result[f'{way}_server_cpu_ms_per_request']:>24.1f}"
+            f"{result[f'{way}_worker_cpu_ms_per_request']:>13.1f}"
             f"{result[f'{way}_client_cpu_ms_per_request']:>9.1f}"
         )
     print(

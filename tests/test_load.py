@@ -36,3 +36,8 @@ def test_load_bench_serves_concurrent_users_without_failures() -> None:
         result["echo_sequential_server_cpu_ms_per_request"]
         < (result["sequential_server_cpu_ms_per_request"])
     )
+    # The Sound, voice and localization requests did their model-free work in the workers.
+    for way in ("sequential", "concurrent"):
+        workers = result[f"{way}_worker_cpu_ms_per_request"]
+        assert 0 < workers < result[f"{way}_server_cpu_ms_per_request"], way
+    assert result["echo_concurrent_worker_cpu_ms_per_request"] < 1.0
