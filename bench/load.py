@@ -263,11 +263,11 @@ def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]])
             client_pids = {process.pid for process in multiprocessing.active_children()} - before
 
             def timed(requests: list[list[Request]]) -> Run:
-                server, workers = time.process_time(), children_cpu_seconds(exclude=client_pids)
+                server, in_workers = time.process_time(), children_cpu_seconds(client_pids)
                 run = clients.apply(run_users, (url, requests))
-                workers = children_cpu_seconds(exclude=client_pids) - workers
-                server = time.process_time() - server + workers
-                return replace(run, server_cpu_seconds=server, worker_cpu_seconds=workers)
+                in_workers = children_cpu_seconds(client_pids) - in_workers
+                server = time.process_time() - server + in_workers
+                return replace(run, server_cpu_seconds=server, worker_cpu_seconds=in_workers)
 
             workers.start()  # as app.main does
             every = [r for share in shares for user in share for r in user]
