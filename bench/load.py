@@ -8,8 +8,7 @@ The requests cycle through the tabs' built-in models with the files in ``example
 VQA, sound localization, voice to face and sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
 the CPU time per request of the server (its worker processes included) and of the clients,
-and failures (any exception; must
-be 0).
+and failures (any exception; must be 0).
 
 gradio_client checks for each answer every 50 ms, which a browser does not: each latency includes
 up to 50 ms of waiting, which lowers the one-at-a-time rate more than the concurrent one (README,
@@ -49,6 +48,7 @@ sys.path.insert(0, str(REPO))
 import app
 from multimodal_core import workers
 from multimodal_core.settings import get_settings
+from multimodal_core.ui.common import MODEL_QUEUE
 
 EXAMPLES = REPO / "examples"
 
@@ -206,7 +206,7 @@ def echo_app() -> gr.Blocks:
     with gr.Blocks() as demo:
         files = [gr.File(type="filepath"), gr.File(type="filepath")]
         result = gr.Textbox()
-        gr.Button().click(sizes, files, result, api_name="echo", concurrency_id="model")
+        gr.Button().click(sizes, files, result, api_name="echo", concurrency_id=MODEL_QUEUE)
     demo.queue(default_concurrency_limit=get_settings().concurrency)
     return demo
 
