@@ -4,8 +4,9 @@ Starts the app in this process on 127.0.0.1 (the first free port from 7860) and 
 requests twice through ``gradio_client``, as a person's browser would (upload, queue, result;
 result pictures are not downloaded: a browser fetches them apart, outside the queue): one at a
 time from one client, then from ``--users`` clients at once, each sending ``--requests`` in a row.
-The requests cycle through the tabs' built-in models with the files in ``examples/``: captioning,
-VQA, sound localization, voice to face and sound analysis. Reports requests per second both ways,
+The requests cycle through the tabs' built-in models with the files in ``examples/`` and the
+text-to-image tab's example prompts (four pictures each): captioning, VQA, text to image, sound
+localization, voice to face and sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
 the CPU time per request of the server (its worker processes included) and of the clients,
 and failures (any exception; must be 0).
@@ -48,6 +49,7 @@ sys.path.insert(0, str(REPO))
 import app
 from multimodal_core import workers
 from multimodal_core.settings import get_settings
+from multimodal_core.tasks import text_to_image
 from multimodal_core.ui.common import MODEL_QUEUE
 
 EXAMPLES = REPO / "examples"
@@ -70,9 +72,11 @@ def requests_mix() -> list[Request]:
     voices = sorted(EXAMPLES.glob("voice_*.wav"))
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
+    prompts = text_to_image.EXAMPLE_PROMPTS
     per_tab = [
         [Request("/caption", (p, 5, "builtin")) for p in scenes],
         [Request("/answer", (p, q, "vqa")) for p, q in zip(scenes, itertools.cycle(questions))],
+        [Request("/text_to_image", (t, 4, seed, "builtin")) for seed, t in enumerate(prompts)],
         [Request("/localize", (p, a, "builtin")) for p, a in pairs],
         [Request("/voice_to_face", (v, "builtin", 0)) for v in voices],
         [Request("/sound", (v,)) for v in voices],
@@ -197,10 +201,10 @@ def children_cpu_seconds(exclude: set[int]) -> float:
 
 
 def echo_app() -> gr.Blocks:
-    """An app that takes the same uploads through the same kind of queue and runs nothing: one
-    or two files in, their sizes out."""
+    """An app that takes the same uploads through the same kind of queue and runs nothing: up
+    to two files in, their sizes out."""
 
-    def sizes(first: str, second: str | None) -> str:
+    def sizes(first: str | None, second: str | None) -> str:
         return " ".join(str(os.path.getsize(path)) for path in (first, second) if path)
 
     with gr.Blocks() as demo:
@@ -213,8 +217,8 @@ def echo_app() -> gr.Blocks:
 
 def as_echo(request: Request) -> Request:
     """The echo app's request that uploads what ``request`` uploads."""
-    paths = [a for a in request.args if isinstance(a, Path)]
-    return Request("/echo", (paths[0], paths[1] if len(paths) > 1 else None))
+    paths = [a for a in request.args if isinstance(a, Path)] + [None, None]
+    return Request("/echo", (paths[0], paths[1]))
 
 
 def serve(build: Callable[[], gr.Blocks], attempts: int = 3) -> tuple[gr.Blocks, str]:

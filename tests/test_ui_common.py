@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from PIL import Image
 
 from multimodal_core import media
 from multimodal_core.errors import InputError
-from multimodal_core.ui.common import ImageUpload, ResultImage, user_errors
+from multimodal_core.ui.common import ImageUpload, ResultGallery, ResultImage, user_errors
 
 
 def test_input_errors_become_gr_errors_with_the_same_sentence() -> None:
@@ -64,6 +65,24 @@ def test_result_image_is_a_lossless_png_in_gradios_cache() -> None:
     # The same picture from PIL lands in the same file; nothing to show stays nothing.
     assert component.postprocess(Image.fromarray(picture)).path == saved.path
     assert component.postprocess(None) is None
+
+
+def test_result_gallery_sends_lossless_pngs_with_their_captions() -> None:
+    assert ResultGallery().get_block_name() == "gallery"
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    flat = np.full((32, 48, 3), (200, 30, 90), np.uint8)
+    component = ResultGallery()
+    saved = component.postprocess([(noise, "seed 0"), flat]).root
+    assert [item.caption for item in saved] == ["seed 0", None]
+    for item, picture in zip(saved, (noise, flat), strict=True):
+        assert Path(item.image.path).is_relative_to(Path(component.GRADIO_CACHE))
+        with Image.open(item.image.path) as reopened:
+            assert reopened.format == "PNG"
+            assert np.array_equal(np.asarray(reopened.convert("RGB")), picture)
+    with io.BytesIO() as quick:  # compressed at zlib level 1, not Gradio's 6
+        Image.fromarray(noise).save(quick, format="png", compress_level=1)
+        assert Path(saved[0].image.path).read_bytes() == quick.getvalue()
+    assert component.postprocess(None).root == []
 
 
 def test_image_upload_hands_the_raw_file_to_media(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import gradio as gr
 import numpy as np
+from gradio.components.gallery import GalleryData
 from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
 from PIL import Image
@@ -39,30 +40,53 @@ class ImageUpload(gr.Image):
         return None if payload is None else str(payload.path)
 
 
-class ResultImage(gr.Image):
-    """A result picture sent to the browser as a quickly compressed PNG.
+PNG_LEVEL = 1
+"""zlib level of result pictures: Gradio's default 6 took more CPU than the model for a
+captioning request (35 ms for the attention sheet against 22 ms of beam search) and a fifth of a
+sound request's; level 1 takes about a third of that for files 10 to 20% larger. Lossless still,
+unlike JPEG or lossy WebP, which blur the plots' lettering."""
 
-    ``gr.Image`` writes PNGs at zlib's default level 6, which took more CPU than the model for a
-    captioning request (35 ms for the attention sheet against 22 ms of beam search) and a fifth
-    of a sound request's; level 1 takes about a third of that for files 10 to 20% larger.
-    Lossless still, unlike JPEG or lossy WebP, which blur the plots' lettering.
-    """
+
+def cached_png(picture: np.ndarray | Image.Image, cache: str | Path) -> Path:
+    """``picture`` written as a quickly compressed PNG into Gradio's cache, named by its bytes
+    as Gradio names its own files there."""
+    image = Image.fromarray(picture) if isinstance(picture, np.ndarray) else picture
+    with io.BytesIO() as buffer:
+        image.save(buffer, format="png", compress_level=PNG_LEVEL)
+        data = buffer.getvalue()
+    folder = Path(cache) / hash_bytes(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "image.png"
+    path.write_bytes(data)
+    return path
+
+
+class ResultImage(gr.Image):
+    """A result picture sent to the browser as a quickly compressed PNG (:data:`PNG_LEVEL`)."""
 
     is_template = True  # the browser draws it with gr.Image's own front end
-    PNG_LEVEL = 1
 
     def postprocess(self, value: Any) -> ImageData | None:  # type: ignore[override]
         if not isinstance(value, np.ndarray | Image.Image):
             return super().postprocess(value)
-        picture = Image.fromarray(value) if isinstance(value, np.ndarray) else value
-        with io.BytesIO() as buffer:
-            picture.save(buffer, format="png", compress_level=self.PNG_LEVEL)
-            data = buffer.getvalue()
-        folder = Path(self.GRADIO_CACHE) / hash_bytes(data)  # Gradio's own cache layout
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "image.png"
-        path.write_bytes(data)
+        path = cached_png(value, self.GRADIO_CACHE)
         return ImageData(path=str(path), orig_name=path.name)
+
+
+class ResultGallery(gr.Gallery):
+    """A gallery of result pictures sent as quickly compressed PNGs (:data:`PNG_LEVEL`);
+    ``gr.Gallery`` writes them at level 6."""
+
+    is_template = True  # the browser draws it with gr.Gallery's own front end
+
+    def postprocess(self, value: Any) -> GalleryData:  # type: ignore[override]
+        def written(item: Any) -> Any:
+            picture, caption = item if isinstance(item, tuple | list) else (item, None)
+            if isinstance(picture, np.ndarray | Image.Image):
+                picture = cached_png(picture, self.GRADIO_CACHE)
+            return picture if caption is None else (picture, caption)
+
+        return super().postprocess(None if value is None else [written(i) for i in value])
 
 
 def shown_large(picture: np.ndarray | None, side: int = 384) -> Image.Image | None:

@@ -6,7 +6,7 @@ import gradio as gr
 
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
-from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultGallery, ResultImage, user_errors
 
 TITLE = "Text to image"
 
@@ -72,10 +72,9 @@ def build_tab() -> None:
             gr.Examples([[p] for p in text_to_image.EXAMPLE_PROMPTS], inputs=[prompt])
         with gr.Column(scale=2):
             note = gr.Markdown()
-            gallery = gr.Gallery(
+            gallery = ResultGallery(
                 label="Pictures",
                 columns=4,
-                format="png",
                 object_fit="contain",
                 elem_id="t2i-gallery",
             )
