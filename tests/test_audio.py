@@ -113,6 +113,46 @@ def test_plots_drawn_at_once_by_many_requests_match_plots_drawn_alone() -> None:
         assert np.array_equal(picture, alone[index % len(clips)]), index
 
 
+def drawn_tick_labels(axis) -> list:
+    """The tick labels that a drawn axis shows: in view, on either side."""
+    low, high = sorted(axis.get_view_interval())
+    ticks = [t for t in axis.get_major_ticks() if low <= t.get_loc() <= high]
+    labels = [label for t in ticks for label in (t.label1, t.label2)]
+    return [label for label in labels if label.get_visible() and label.get_text()]
+
+
+def test_pinned_axis_labels_clear_the_widest_tick_labels_inside_the_picture() -> None:
+    """Axis labels are pinned, not placed by Matplotlib at each draw: they must still clear
+    five-digit frequencies (44.1 kHz audio) and a colour bar down to -100 dB."""
+    rate = 44_100
+    values = np.linspace(-100.0, 0.0, 64 * 50, dtype=np.float32).reshape(64, 50)
+    audio._SPARE_PLOTS.clear()
+    audio.spectrogram_image(values, rate, 512, "linear")
+    audio.spectrogram_image(values, rate, 512, "mel", scale="mel")
+    audio.waveform_image(tone(440), RATE)
+    for layout, spares in audio._SPARE_PLOTS.items():
+        plot = spares.get_nowait()
+        figure = plot[0] if isinstance(plot, tuple) else plot.figure
+        renderer = figure.canvas.get_renderer()
+        inside = figure.bbox
+        main, *bar = figure.axes
+        y_label, x_label = (a.label.get_window_extent(renderer) for a in (main.yaxis, main.xaxis))
+        y_ticks, x_ticks = (
+            [label.get_window_extent(renderer) for label in drawn_tick_labels(axis)]
+            for axis in (main.yaxis, main.xaxis)
+        )
+        assert inside.x0 <= y_label.x0 and y_label.x1 < min(b.x0 for b in y_ticks), layout
+        assert inside.y0 <= x_label.y0 and x_label.y1 < min(b.y0 for b in x_ticks), layout
+        assert main.title.get_window_extent(renderer).y1 <= inside.y1, layout
+        if layout != ("waveform",):
+            assert max(len(t.get_text()) for t in drawn_tick_labels(main.yaxis)) == 5, layout
+            bar_labels = drawn_tick_labels(bar[0].yaxis)
+            assert "−100" in [t.get_text() for t in bar_labels], layout
+            bar_label = bar[0].yaxis.label.get_window_extent(renderer)
+            assert max(t.get_window_extent(renderer).x1 for t in bar_labels) < bar_label.x0
+            assert bar_label.x1 <= inside.x1, layout
+
+
 def test_an_unknown_spectrogram_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="scale"):
         audio.spectrogram_image(np.zeros((4, 4)), RATE, 160, "x", scale="log")
