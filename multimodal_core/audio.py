@@ -14,10 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
 
 DB_FLOOR = -100.0
 T = TypeVar("T")
@@ -164,13 +168,13 @@ def new_figure(title: str):
     return figure, axes
 
 
-def set_title(axes, title: str) -> None:
+def set_title(axes: Axes, title: str) -> None:
     """The title, at the top of the axes: a given height spares Matplotlib's search for
     decorations it would overlap."""
     axes.set_title(title, fontsize=10, y=1.0)
 
 
-def pin_label(axis, pixels: float) -> None:
+def pin_label(axis: Axis, pixels: float) -> None:
     """Pin an axis label (see :data:`LABEL_PLACES_PX`): ``pixels`` from the figure's left edge
     for a y label, from its bottom edge for an x label, centred along the axis."""
     from matplotlib.axis import XAxis
