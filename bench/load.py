@@ -9,6 +9,7 @@ text-to-image tab's example prompts (four pictures each): captioning, VQA, text 
 localization, voice to face and sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
 the CPU time per request of the server (its worker processes included) and of the clients,
+the items per forward pass of the batched models (``*_mean_batch_size``: do batches form?),
 and failures (any exception; must be 0).
 
 gradio_client checks for each answer every 50 ms, which a browser does not: each latency includes
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import app
-from multimodal_core import workers
+from multimodal_core import batching, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
 from multimodal_core.ui.common import MODEL_QUEUE
@@ -91,7 +92,8 @@ def requests_mix() -> list[Request]:
 class Run:
     """Wall seconds of a run, each request's latency (s), the errors, and the CPU seconds the
     clients and the server used meanwhile (unlike wall time, hardly changed by other jobs); the
-    server's include its worker processes', also given apart."""
+    server's include its worker processes', also given apart. ``batches``: what each batched
+    model ran meanwhile (``multimodal_core.batching.counts``)."""
 
     seconds: float
     latencies: list[float]
@@ -99,8 +101,11 @@ class Run:
     client_cpu_seconds: float = 0.0
     server_cpu_seconds: float = 0.0
     worker_cpu_seconds: float = 0.0
+    batches: dict[str, batching.BatchCount] = field(default_factory=dict)
 
     def __add__(self, other: Run) -> Run:
+        names = self.batches.keys() | other.batches.keys()
+        none = batching.BatchCount()
         return Run(
             self.seconds + other.seconds,
             self.latencies + other.latencies,
@@ -108,6 +113,7 @@ class Run:
             self.client_cpu_seconds + other.client_cpu_seconds,
             self.server_cpu_seconds + other.server_cpu_seconds,
             self.worker_cpu_seconds + other.worker_cpu_seconds,
+            {n: self.batches.get(n, none) + other.batches.get(n, none) for n in sorted(names)},
         )
 
     @property
@@ -268,10 +274,17 @@ def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]])
 
             def timed(requests: list[list[Request]]) -> Run:
                 server, in_workers = time.process_time(), children_cpu_seconds(client_pids)
+                counted = batching.counts()
                 run = clients.apply(run_users, (url, requests))
                 in_workers = children_cpu_seconds(client_pids) - in_workers
                 server = time.process_time() - server + in_workers
-                return replace(run, server_cpu_seconds=server, worker_cpu_seconds=in_workers)
+                batches = {
+                    name: n - counted.get(name, batching.BatchCount())
+                    for name, n in batching.counts().items()
+                }
+                return replace(
+                    run, server_cpu_seconds=server, worker_cpu_seconds=in_workers, batches=batches
+                )
 
             workers.start()  # as app.main does
             every = [r for share in shares for user in share for r in user]
@@ -319,7 +332,7 @@ def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
     }
 
 
-def figures(way: str, run: Run) -> dict[str, float]:
+def figures(way: str, run: Run) -> dict[str, Any]:
     return {
         f"{way}_rps": round(run.rps, 2),
         f"{way}_p50_ms": percentile_ms(run.latencies, 50),
@@ -327,6 +340,11 @@ def figures(way: str, run: Run) -> dict[str, float]:
         f"{way}_server_cpu_ms_per_request": run.cpu_ms_per_request(run.server_cpu_seconds),
         f"{way}_worker_cpu_ms_per_request": run.cpu_ms_per_request(run.worker_cpu_seconds),
         f"{way}_client_cpu_ms_per_request": run.cpu_ms_per_request(run.client_cpu_seconds),
+        f"{way}_mean_batch_size": {
+            name: round(count.mean_size, 2)
+            for name, count in run.batches.items()
+            if count.mean_size is not None
+        },
     }
 
 
@@ -351,6 +369,13 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result[f'{way}_worker_cpu_ms_per_request']:>13.1f}"
             f"{result[f'{way}_client_cpu_ms_per_request']:>9.1f}"
         )
+    alone, together = result["sequential_mean_batch_size"], result["concurrent_mean_batch_size"]
+    print(
+        f"items per forward pass (one at a time / {users} users): "
+        + ", ".join(
+            f"{name} {alone.get(name, 0):.2f} / {size:.2f}" for name, size in together.items()
+        )
+    )
     print(
         f"throughput ratio {result['throughput_ratio']:.2f}x "
         f"(the echo app, which runs no model: {result['echo_throughput_ratio']:.2f}x), "

@@ -36,11 +36,38 @@ class _Batch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass(frozen=True)
+class BatchCount:
+    """How many batches a batcher ran and how many items they held, since it was made."""
+
+    batches: int = 0
+    items: int = 0
+
+    def __add__(self, other: BatchCount) -> BatchCount:
+        return BatchCount(self.batches + other.batches, self.items + other.items)
+
+    def __sub__(self, earlier: BatchCount) -> BatchCount:
+        return BatchCount(self.batches - earlier.batches, self.items - earlier.items)
+
+    @property
+    def mean_size(self) -> float | None:
+        return self.items / self.batches if self.batches else None
+
+
+_NAMED: dict[str, MicroBatcher] = {}
+
+
+def counts() -> dict[str, BatchCount]:
+    """Every named batcher's count, to see whether batches form under load (bench/load.py)."""
+    return {name: batcher.count for name, batcher in _NAMED.items()}
+
+
 class MicroBatcher(Generic[T, R]):
     """Calls ``fn(items, key)`` on batches of items that share a key (e.g. the beam size).
 
     ``fn`` must return one result per item, in order. ``max_batch`` and ``max_wait_s`` default to
-    the settings ``MMC_BATCH_SIZE`` and ``MMC_BATCH_WAIT_MS``, read at each call.
+    the settings ``MMC_BATCH_SIZE`` and ``MMC_BATCH_WAIT_MS``, read at each call. A batcher made
+    with a ``name`` is listed by :func:`counts`.
     """
 
     def __init__(
@@ -48,6 +75,7 @@ class MicroBatcher(Generic[T, R]):
         fn: Callable[[list[T], Any], list[R]],
         max_batch: int | None = None,
         max_wait_s: float | None = None,
+        name: str | None = None,
     ) -> None:
         self.fn = fn
         self._max_batch = max_batch
@@ -56,6 +84,9 @@ class MicroBatcher(Generic[T, R]):
         self._changed = threading.Condition(self._lock)  # a batch filled up
         self._run_lock = threading.Lock()  # one forward pass at a time: bounded (GPU) memory
         self._open: dict[Hashable, _Batch] = {}
+        self.count = BatchCount()
+        if name is not None:
+            _NAMED[name] = self
 
     @property
     def max_batch(self) -> int:
@@ -102,6 +133,7 @@ class MicroBatcher(Generic[T, R]):
             with self._run_lock:  # callers keep joining while the previous batch runs
                 with self._lock:
                     self._close(batch)
+                    self.count += BatchCount(1, len(batch.items))
                 batch.outcomes = self._run(batch.items, batch.key)
         finally:
             if len(batch.outcomes) != len(batch.items):  # interrupted: nobody waits forever

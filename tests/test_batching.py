@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from multimodal_core import hub, media
+from multimodal_core import batching, hub, media
 from multimodal_core.batching import MicroBatcher
 from multimodal_core.settings import get_settings
 
@@ -67,6 +67,19 @@ def test_concurrent_calls_share_batches_and_each_gets_its_own_result() -> None:
     assert outcomes == [(True, x * x) for x in range(10)]
     sizes = [len(items) for _, items in fn.batches]
     assert sum(sizes) == 10 and max(sizes) == 4 and len(sizes) < 10
+
+
+def test_a_named_batcher_counts_its_batches_and_their_items() -> None:
+    fn = Recorder(delay=0.05)
+    batcher = MicroBatcher(fn, max_batch=4, max_wait_s=0.2, name="test squares")
+    before = batching.counts()["test squares"]
+    run_together(batcher, [1, -2, 3, 4, 5, 6, 7])  # a bad item too: its batch is run again
+    ran = batching.counts()["test squares"] - before
+    assert ran.items == 7 and ran.batches < 7  # each item counted once, retries not at all
+    assert len(fn.batches) > ran.batches  # the bad item's batch was run again, item by item
+    assert ran.mean_size == 7 / ran.batches
+    assert ran + before == batching.counts()["test squares"]
+    assert batching.BatchCount().mean_size is None  # nothing ran: no mean
 
 
 def test_one_bad_item_fails_alone_with_its_own_error() -> None:

@@ -41,3 +41,9 @@ def test_load_bench_serves_concurrent_users_without_failures() -> None:
         workers = result[f"{way}_worker_cpu_ms_per_request"]
         assert 0 < workers < result[f"{way}_server_cpu_ms_per_request"], way
     assert result["echo_concurrent_worker_cpu_ms_per_request"] < 1.0
+    # The batched models were counted; one request at a time, every batch holds one item.
+    batched = {"captioning", "vqa", "text_to_image"}
+    assert set(result["sequential_mean_batch_size"]) == batched
+    assert set(result["sequential_mean_batch_size"].values()) == {1.0}
+    assert set(result["concurrent_mean_batch_size"]) == batched
+    assert result["echo_concurrent_mean_batch_size"] == {}

@@ -250,7 +250,7 @@ def _search_batch(images: list[np.ndarray], key: tuple[int, float]) -> list[list
         return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
 
 
-_SEARCH = MicroBatcher(_search_batch)
+_SEARCH = MicroBatcher(_search_batch, name="captioning")
 """Concurrent single-picture requests share one beam search (see multimodal_core.batching)."""
 
 

@@ -211,7 +211,7 @@ def _draw_batch(items: list[tuple[str, list[int]]], key: None) -> list[list[np.n
     return [[next(pictures) for _ in seeds] for _, seeds in items]
 
 
-_DRAW = MicroBatcher(_draw_batch)
+_DRAW = MicroBatcher(_draw_batch, name="text_to_image")
 """Concurrent requests share one generator pass (see multimodal_core.batching)."""
 
 

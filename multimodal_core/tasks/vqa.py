@@ -401,7 +401,7 @@ def _predict_batch(
     return list(zip(tops, maps, strict=True))
 
 
-_PREDICT = MicroBatcher(_predict_batch)
+_PREDICT = MicroBatcher(_predict_batch, name="vqa")
 """Concurrent single-question requests share one forward pass (see multimodal_core.batching)."""
 
 
