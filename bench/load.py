@@ -67,8 +67,12 @@ class Request:
         return tuple(handle_file(a) if isinstance(a, Path) else a for a in self.args)
 
 
-def requests_mix() -> list[Request]:
-    """One request per (tab, example) pair, tabs interleaved, so any prefix mixes the tabs."""
+ENDPOINTS = ("caption", "answer", "text_to_image", "localize", "voice_to_face", "sound")
+
+
+def requests_mix(endpoints: tuple[str, ...] = ENDPOINTS) -> list[Request]:
+    """One request per (tab, example) pair, tabs interleaved, so any prefix mixes the tabs;
+    only the tabs of ``endpoints``."""
     scenes = sorted(EXAMPLES.glob("scene_*.png"))
     voices = sorted(EXAMPLES.glob("voice_*.wav"))
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
@@ -82,7 +86,8 @@ def requests_mix() -> list[Request]:
         [Request("/voice_to_face", (v, "builtin", 0)) for v in voices],
         [Request("/sound", (v,)) for v in voices],
     ]
-    if not all(per_tab):
+    per_tab = [tab for tab in per_tab if tab and tab[0].api_name[1:] in endpoints]
+    if len(per_tab) != len(set(endpoints)) or not all(per_tab):
         raise SystemExit(f"examples are missing in {EXAMPLES}: one of the tabs has none")
     tabs = [itertools.cycle(requests) for requests in per_tab]
     return [next(tab) for _ in range(max(map(len, per_tab))) for tab in tabs]
@@ -300,9 +305,11 @@ def both_ways(build: Callable[[], gr.Blocks], shares: list[list[list[Request]]])
     return sequential, concurrent
 
 
-def measure(users: int, per_user: int, rounds: int) -> dict[str, Any]:
+def measure(
+    users: int, per_user: int, rounds: int, endpoints: tuple[str, ...] = ENDPOINTS
+) -> dict[str, Any]:
     """The app's figures both ways, then the echo app's with the same uploads."""
-    mix = requests_mix()
+    mix = requests_mix(endpoints)
     schedule = [[mix[(u * per_user + i) % len(mix)] for i in range(per_user)] for u in range(users)]
     shares = [[user[r::rounds] for user in schedule] for r in range(rounds)]
     flat = [r for share in shares for user in share for r in user]  # in the order sent
@@ -390,12 +397,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=25, help="requests per user (default 25)")
     parser.add_argument("--rounds", type=int, default=5, help="alternations of the two ways")
+    parser.add_argument(
+        "--endpoints",
+        nargs="+",
+        choices=ENDPOINTS,
+        default=ENDPOINTS,
+        help="the tabs to ask (default all), e.g. only caption to see its batches form",
+    )
     parser.add_argument("--json", action="store_true", help="the JSON line is always last")
     args = parser.parse_args(argv)
     if args.users < 1 or not 1 <= args.rounds <= args.requests:
         parser.error("--users must be >= 1, and --rounds between 1 and --requests")
     logging.basicConfig(level=logging.WARNING)
-    result = measure(args.users, args.requests, args.rounds)
+    result = measure(args.users, args.requests, args.rounds, tuple(args.endpoints))
     print_table(result)
     print(json.dumps(result))
     return 0 if result["failures"] == 0 else 1

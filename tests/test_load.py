@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +11,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def load_bench():
+    """bench/load.py as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("load_bench", REPO / "bench" / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_request_mix_interleaves_every_tab_or_only_those_asked_for() -> None:
+    bench = load_bench()
+    mix = bench.requests_mix()
+    names = [request.api_name for request in mix]
+    assert names[:6] == [f"/{name}" for name in bench.ENDPOINTS]  # a prefix mixes every tab
+    assert {names.count(name) for name in set(names)} == {len(mix) // 6}
+    only = bench.requests_mix(("caption", "sound"))
+    assert {request.api_name for request in only} == {"/caption", "/sound"}
+    assert [r.api_name for r in only[:2]] == ["/caption", "/sound"]
 
 
 @pytest.mark.slow
