@@ -377,11 +377,10 @@ def print_table(result: dict[str, Any]) -> None:
             f"{result[f'{way}_client_cpu_ms_per_request']:>9.1f}"
         )
     alone, together = result["sequential_mean_batch_size"], result["concurrent_mean_batch_size"]
+    sizes = [f"{name} {alone.get(name, 0):.2f} / {size:.2f}" for name, size in together.items()]
     print(
         f"items per forward pass (one at a time / {users} users): "
-        + ", ".join(
-            f"{name} {alone.get(name, 0):.2f} / {size:.2f}" for name, size in together.items()
-        )
+        + (", ".join(sizes) or "no batched model was asked")
     )
     print(
         f"throughput ratio {result['throughput_ratio']:.2f}x "
