@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from multimodal_core import hub
+from multimodal_core import hub, media, viz
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.show_attend_tell import ShowAttendTell, ShowAttendTellConfig, Vocabulary
 from multimodal_core.settings import get_settings
@@ -64,6 +64,30 @@ def test_caption_image_returns_sorted_beams_and_maps(tiny_checkpoint: Path, pict
     assert result.details["length_alpha"] == 0.7  # the checkpoint's default
     assert "pretrained BLIP" in result.note  # threshold 0: every random caption is "unsure"
     json.dumps(result.to_dict())
+
+
+def test_the_attention_sheet_is_drawn_from_the_best_beams_maps(
+    tiny_checkpoint: Path, picture: Path
+) -> None:
+    """The tab draws the sheet elsewhere (a worker process): what it gets must be the best
+    beam's words and maps with the picture at tile size, and what it draws must be the result's
+    sheet; drawn in place, the sheet is the same as from the full picture."""
+    seen: list[captioning.AttentionMaps] = []
+    drawn = np.zeros((4, 4, 3), np.uint8)
+    result = captioning.caption_image(picture, 3, draw=lambda maps: seen.append(maps) or drawn)
+    assert result.attention_grid is drawn
+    (maps,) = seen
+    assert maps.words == result.beams[0].tokens and len(maps.heats) == len(maps.words)
+    grid = hub.get(captioning.BUILTIN).model.config.grid_size
+    assert all(heat.shape == (grid, grid) for heat in maps.heats)
+    tile = captioning.SHEET_TILE
+    assert maps.picture.shape == (tile, tile, 3) and maps.picture.dtype == np.uint8
+    default = captioning.caption_image(picture, 3)
+    assert np.array_equal(default.attention_grid, captioning.attention_sheet(maps))
+    full = media.load_image(picture)  # the sheet of the full picture, as drawn before
+    columns = captioning.SHEET_COLUMNS
+    by_hand = viz.overlay_grid(full, maps.heats, maps.words, columns=columns, tile=tile)
+    assert np.array_equal(default.attention_grid, by_hand)
 
 
 def test_batch_api_matches_single_calls(tiny_checkpoint: Path) -> None:

@@ -18,7 +18,7 @@ import torch
 from multimodal_core import workers
 from multimodal_core.errors import InputError
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import localization, sound
+from multimodal_core.tasks import captioning, localization, sound
 
 RATE = 16_000
 
@@ -71,6 +71,17 @@ def test_a_worker_draws_the_localization_spectrogram_pixel_for_pixel(with_worker
     with_workers(1)
     there = workers.run(localization.hearing_image, hearing)
     assert np.array_equal(there, localization.hearing_image(hearing))
+
+
+def test_a_worker_draws_the_attention_sheet_pixel_for_pixel(with_workers) -> None:
+    rng = np.random.default_rng(0)
+    picture = (rng.random((128, 128, 3)) * 255).astype(np.uint8)
+    heats = [rng.random((12, 12)).astype(np.float32) for _ in range(7)]
+    words = ["a", "dog", "on", "the", "red", "grass", "<end>"]
+    maps = captioning.AttentionMaps(picture, heats, words)
+    with_workers(1)
+    there = workers.run(captioning.attention_sheet, maps)
+    assert np.array_equal(there, captioning.attention_sheet(maps))
 
 
 def test_start_starts_every_worker_before_any_request(with_workers) -> None:

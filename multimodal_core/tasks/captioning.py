@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from multimodal_core import hub, media, viz
 from multimodal_core.batching import MicroBatcher
@@ -276,7 +278,33 @@ def _beam(vocab: Vocabulary, hyp: Hypothesis) -> Beam:
     )
 
 
-def _caption_builtin(image: np.ndarray, beam_size: int, alpha: float | None) -> CaptionResult:
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Where the model looked for each word of its best caption: the picture at the sheet's tile
+    size (uint8), one (g, g) map per word, and the words."""
+
+    picture: np.ndarray
+    heats: list[np.ndarray]
+    words: list[str]
+
+
+SHEET_TILE, SHEET_COLUMNS = 128, 6
+
+
+def attention_sheet(maps: AttentionMaps) -> np.ndarray:
+    """The sheet of one heat map per word, as RGB uint8. It needs no model, so the server draws
+    it in a worker process, off its interpreter lock."""
+    return viz.overlay_grid(
+        maps.picture, maps.heats, maps.words, columns=SHEET_COLUMNS, tile=SHEET_TILE
+    )
+
+
+def _caption_builtin(
+    image: np.ndarray,
+    beam_size: int,
+    alpha: float | None,
+    draw: Callable[[AttentionMaps], np.ndarray],
+) -> CaptionResult:
     captioner: BuiltinCaptioner = hub.get(BUILTIN)
     alpha = captioner.length_alpha if alpha is None else alpha
     hyps = _SEARCH(image, key=(beam_size, alpha))
@@ -284,7 +312,8 @@ def _caption_builtin(image: np.ndarray, beam_size: int, alpha: float | None) -> 
     best = hyps[0]
     grid = captioner.model.config.grid_size
     heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # one (g, g) map per token
-    sheet = viz.overlay_grid(image, heats, beams[0].tokens, columns=6, tile=128)
+    tile = Image.fromarray(viz.as_uint8(image)).resize((SHEET_TILE,) * 2, Image.Resampling.BILINEAR)
+    sheet = draw(AttentionMaps(np.asarray(tile), heats, beams[0].tokens))  # small to send
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
     note = OUT_OF_WORLD_NOTE if captioner.looks_out_of_world(best, beams[0].text) else ""
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
@@ -304,17 +333,22 @@ def _caption_pretrained(image: np.ndarray, model: str, beam_size: int) -> Captio
 
 
 def caption_image(
-    path: str | Path, beam_size: int = 5, model: str = "builtin", alpha: float | None = None
+    path: str | Path,
+    beam_size: int = 5,
+    model: str = "builtin",
+    alpha: float | None = None,
+    draw: Callable[[AttentionMaps], np.ndarray] = attention_sheet,
 ) -> CaptionResult:
     """Caption an uploaded picture: decode it, run the chosen model, return every beam.
 
     Raises InputError (bad upload or choice) or ModelUnavailableError (a model cannot be loaded),
-    each with one sentence for the user.
+    each with one sentence for the user. ``draw`` makes the built-in model's attention sheet
+    (the server passes one that sends :func:`attention_sheet` to a worker process).
     """
     _check_choice(model, beam_size)
     if alpha is not None and not 0.0 <= alpha <= 2.0:
         raise InputError("The length normalisation alpha must be between 0 and 2.")
     image = media.load_image(path)  # (H, W, 3) float32 in [0, 1]
     if model == "builtin":
-        return _caption_builtin(image, int(beam_size), alpha)
+        return _caption_builtin(image, int(beam_size), alpha, draw)
     return _caption_pretrained(image, model, int(beam_size))

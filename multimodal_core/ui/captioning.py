@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 
+from multimodal_core import workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning
 from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, ResultImage, user_errors
@@ -25,13 +27,17 @@ def _model_choices() -> list[tuple[str, str]]:
     return [(label, key) for key, label in captioning.MODEL_LABELS.items()]
 
 
+def _draw_in_worker(maps: captioning.AttentionMaps) -> np.ndarray:
+    return workers.run(captioning.attention_sheet, maps)  # numpy and PIL: off the GIL
+
+
 @user_errors("captioning the picture")
 def _caption(path: str | None, beam_size: float, model: str):
     if path is None:
         raise gr.Error(
             "Please upload a picture first, or pick one of the examples.", print_exception=False
         )
-    result = captioning.caption_image(path, int(beam_size), model)
+    result = captioning.caption_image(path, int(beam_size), model, draw=_draw_in_worker)
     rows = [
         [
             rank,
