@@ -50,8 +50,9 @@ class Settings:
     """MMC_BATCH_WAIT_MS: how long a request to an idle model waits for others to join its batch."""
     workers: int = 2
     """MMC_WORKERS: processes for the work that needs no model (the Sound tab's analysis, the
-    voice tab's pitch track, the spectrogram pictures), outside the server's interpreter lock, so
-    that concurrent requests use more than one core; 0: in the request's own thread."""
+    voice tab's pitch track, the spectrogram pictures, the captioning attention sheet), outside
+    the server's interpreter lock, so that concurrent requests use more than one core; 0: in the
+    request's own thread."""
     cpu_threads: int = 1
     """MMC_CPU_THREADS: CPU threads each call to torch or numpy's BLAS uses, in the server and its
     workers. The server answers several requests at once, so one thread per call leaves the other

@@ -1,12 +1,12 @@
 """Worker processes for the server's CPU-bound Python work that needs no model.
 
 The server answers concurrent requests in threads of one process, and work that is mostly Python
-(matplotlib's plots, librosa's analysis) holds the interpreter lock while it runs: two threads
-analysed recordings no faster than one, two processes 1.5 to 2.3 times as fast
-(``bench/parallel.py``). :func:`run` sends a function to a pool of ``MMC_WORKERS`` spawned
-processes, made on first use, with the server's settings of the moment; with 0 workers it runs in
-the calling thread. Nothing that loads a model is sent there: each worker would load its own copy
-(and open its own CUDA context).
+(matplotlib's plots, librosa's analysis, drawing the captioning attention sheet) holds the
+interpreter lock while it runs: two threads analysed recordings no faster than one, two
+processes 1.5 to 2.3 times as fast (``bench/parallel.py``). :func:`run` sends a function to a
+pool of ``MMC_WORKERS`` spawned processes, made on first use, with the server's settings of the
+moment; with 0 workers it runs in the calling thread. Nothing that loads a model is sent there:
+each worker would load its own copy (and open its own CUDA context).
 """
 
 from __future__ import annotations
