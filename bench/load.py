@@ -78,17 +78,18 @@ def requests_mix(endpoints: tuple[str, ...] = ENDPOINTS) -> list[Request]:
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
     prompts = text_to_image.EXAMPLE_PROMPTS
-    per_tab = [
-        [Request("/caption", (p, 5, "builtin")) for p in scenes],
-        [Request("/answer", (p, q, "vqa")) for p, q in zip(scenes, itertools.cycle(questions))],
-        [Request("/text_to_image", (t, 4, seed, "builtin")) for seed, t in enumerate(prompts)],
-        [Request("/localize", (p, a, "builtin")) for p, a in pairs],
-        [Request("/voice_to_face", (v, "builtin", 0)) for v in voices],
-        [Request("/sound", (v,)) for v in voices],
-    ]
-    per_tab = [tab for tab in per_tab if tab and tab[0].api_name[1:] in endpoints]
-    if len(per_tab) != len(set(endpoints)) or not all(per_tab):
-        raise SystemExit(f"examples are missing in {EXAMPLES}: one of the tabs has none")
+    arguments = {
+        "caption": [(p, 5, "builtin") for p in scenes],
+        "answer": [(p, q, "vqa") for p, q in zip(scenes, itertools.cycle(questions))],
+        "text_to_image": [(t, 4, seed, "builtin") for seed, t in enumerate(prompts)],
+        "localize": [(p, a, "builtin") for p, a in pairs],
+        "voice_to_face": [(v, "builtin", 0) for v in voices],
+        "sound": [(v,) for v in voices],
+    }
+    asked = list(dict.fromkeys(endpoints))
+    if missing := [name for name in asked if not arguments[name]]:
+        raise SystemExit(f"examples are missing in {EXAMPLES} for: {', '.join(missing)}")
+    per_tab = [[Request(f"/{name}", args) for args in arguments[name]] for name in asked]
     tabs = [itertools.cycle(requests) for requests in per_tab]
     return [next(tab) for _ in range(max(map(len, per_tab))) for tab in tabs]
 

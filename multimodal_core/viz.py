@@ -69,6 +69,14 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
+def tile_picture(image: np.ndarray, tile: int) -> np.ndarray:
+    """The picture as a (tile, tile, 3) uint8 square, as each tile of :func:`overlay_grid` shows
+    it; a picture already that size comes back unchanged."""
+    return np.asarray(
+        Image.fromarray(as_uint8(image)).resize((tile, tile), Image.Resampling.BILINEAR)
+    )
+
+
 def overlay_grid(
     image: np.ndarray,
     heats: Sequence[np.ndarray | torch.Tensor],
@@ -81,8 +89,7 @@ def overlay_grid(
         raise ValueError(f"{len(heats)} maps but {len(labels)} labels")
     if not heats:
         raise ValueError("at least one map is needed")
-    base = Image.fromarray(as_uint8(image)).resize((tile, tile), Image.Resampling.BILINEAR)
-    base_array = np.asarray(base)
+    base_array = tile_picture(image, tile)
     columns = max(1, min(columns, len(heats)))
     rows = -(-len(heats) // columns)
     label_height, gap = max(18, tile // 7), 4

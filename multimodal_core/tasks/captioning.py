@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from multimodal_core import hub, media, viz
 from multimodal_core.batching import MicroBatcher
@@ -312,8 +311,8 @@ def _caption_builtin(
     best = hyps[0]
     grid = captioner.model.config.grid_size
     heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # one (g, g) map per token
-    tile = Image.fromarray(viz.as_uint8(image)).resize((SHEET_TILE,) * 2, Image.Resampling.BILINEAR)
-    sheet = draw(AttentionMaps(np.asarray(tile), heats, beams[0].tokens))  # small to send
+    tile = viz.tile_picture(image, SHEET_TILE)  # small to send
+    sheet = draw(AttentionMaps(tile, heats, beams[0].tokens))
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
     note = OUT_OF_WORLD_NOTE if captioner.looks_out_of_world(best, beams[0].text) else ""
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
