@@ -12,9 +12,9 @@ the CPU time per request of the server (its worker processes included) and of th
 the items per forward pass of the batched models (``*_mean_batch_size``: do batches form?),
 and failures (any exception; must be 0).
 
-gradio_client checks for each answer every 50 ms, which a browser does not: each latency includes
-up to 50 ms of waiting, which lowers the one-at-a-time rate more than the concurrent one (README,
-Performance).
+gradio_client checks for each answer every 50 ms, which a browser does not: each latency
+includes up to 50 ms of waiting, which lowers the one-at-a-time rate more than the concurrent
+one (bench/README.md, "The client's 50 ms polling").
 
 The same requests are then sent both ways to an echo app that uploads the same files through the
 same queue but runs no model (``echo_throughput_ratio``): the most that Gradio, its client and
