@@ -13,7 +13,7 @@ import logging
 import gradio as gr
 
 from multimodal_core import hub
-from multimodal_core.settings import get_settings
+from multimodal_core.settings import Settings, get_settings
 from multimodal_core.ui import TAB_MODULES
 
 HEADER = """# Multimodal Studio
@@ -38,7 +38,7 @@ def build_app() -> gr.Blocks:
     settings = get_settings()
     # Set before any request thread runs a model: each thread takes the count at its first call.
     hub.limit_cpu_threads(settings.cpu_threads)
-    with gr.Blocks(title="Multimodal Studio") as demo:
+    with gr.Blocks(title="Multimodal Studio", delete_cache=cache_lifetime(settings)) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs():
             for name in TAB_MODULES:
@@ -47,6 +47,15 @@ def build_app() -> gr.Blocks:
                     tab.build_tab()
     demo.queue(default_concurrency_limit=settings.concurrency)
     return demo
+
+
+def cache_lifetime(settings: Settings) -> tuple[int, int] | None:
+    """Gradio's ``delete_cache`` for ``MMC_KEEP_FILES_MINUTES``: look that often (in seconds)
+    for files that old, so each goes between one and two lifetimes after it was written."""
+    if settings.keep_files_minutes <= 0:
+        return None
+    seconds = max(1, round(60 * settings.keep_files_minutes))
+    return seconds, seconds
 
 
 def launch_options() -> dict:

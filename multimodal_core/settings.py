@@ -41,6 +41,10 @@ class Settings:
     """MMC_MAX_UPLOAD_MB: uploads larger than this are refused by the server."""
     max_text_chars: int = 500
     """MMC_MAX_TEXT_CHARS: longest prompt or question accepted."""
+    keep_files_minutes: float = 60.0
+    """MMC_KEEP_FILES_MINUTES: uploads and result files are deleted from the server's cache
+    between N and 2N minutes after they were written, so that a public server neither fills its
+    disk nor keeps people's photos and voices; 0 never deletes them."""
     concurrency: int = 8
     """MMC_CONCURRENCY: how many requests the model queue lets in at once (every model event
     shares it); enough for the built-in models' micro-batches to fill."""
@@ -95,6 +99,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "max_audio_seconds": (1.0, 3600.0),
     "max_upload_mb": (1.0, 2048.0),
     "max_text_chars": (20, 100_000),
+    "keep_files_minutes": (0.0, 10_080.0),
     "concurrency": (1, 64),
     "batch_size": (1, 64),
     "batch_wait_ms": (0.0, 1000.0),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import soundfile
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,3 +100,51 @@ def test_request_threads_run_models_with_the_configured_cpu_threads() -> None:
     torch_threads, *blas_threads = result.stdout.splitlines()[-1].split()
     assert torch_threads == "3"
     assert blas_threads and set(blas_threads) == {"3"}
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected"), [("60", (3600, 3600)), ("0.001", (1, 1)), ("0", None)]
+)
+def test_files_are_kept_for_the_configured_minutes(
+    monkeypatch: pytest.MonkeyPatch, minutes: str, expected: tuple[int, int] | None
+) -> None:
+    import app
+    from multimodal_core.settings import load_settings
+
+    monkeypatch.setattr(
+        app, "get_settings", lambda: load_settings({"MMC_KEEP_FILES_MINUTES": minutes})
+    )
+    assert app.build_app().delete_cache == expected
+
+
+@pytest.mark.slow
+def test_uploads_and_results_leave_the_servers_cache_after_their_lifetime(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every file the server wrote for a request, the upload and the result picture written by
+    the project's own PNG writer alike, is deleted on Gradio's schedule."""
+    import app
+    from multimodal_core.settings import get_settings
+
+    lifetime_s = 2
+    monkeypatch.setenv("MMC_KEEP_FILES_MINUTES", str(lifetime_s / 60))
+    get_settings.cache_clear()
+    demo = app.build_app()
+    try:
+        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
+        client = Client(url, verbose=False, download_files=False)
+        pixels = np.random.default_rng().integers(0, 256, (96, 96, 3), dtype=np.uint8)
+        upload = tmp_path / f"upload-{os.getpid()}-{time.time_ns()}.png"
+        Image.fromarray(pixels).save(upload)
+        client.predict(handle_file(str(upload)), 1, "builtin", api_name="/caption")  # loads
+        *_, sheet = client.predict(handle_file(str(upload)), 1, "builtin", api_name="/caption")
+        cache = Path(sheet["path"]).parents[1]
+        written = [Path(sheet["path"]), *cache.glob(f"*/{upload.name}")]
+        assert len(written) == 2 and all(path.is_file() for path in written)
+        deadline = time.monotonic() + 3 * lifetime_s + 5
+        while any(path.exists() for path in written) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(path.exists() for path in written)
+    finally:
+        demo.close()
+        get_settings.cache_clear()
