@@ -58,6 +58,25 @@ def test_status_endpoint_reports_the_device(client: Client) -> None:
     assert "**device**: cpu" in facts or "**device**: cuda" in facts
 
 
+def test_the_queue_does_not_recompute_its_analytics_after_each_request(
+    client: Client, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gradio's default rebuilds a pandas table of every event kept after each one (app.py)."""
+    from gradio.queueing import Queue
+
+    tables: list[int] = []
+    build_table = Queue._get_df
+
+    def counted(records: list[dict]) -> object:
+        tables.append(len(records))
+        return build_table(records)
+
+    monkeypatch.setattr(Queue, "_get_df", staticmethod(counted))
+    for _ in range(3):
+        client.predict(handle_file(str(tone_wav)), api_name="/sound")
+    assert tables == []
+
+
 def test_every_event_has_an_api_name(client: Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {"/sound", "/status"} <= set(endpoints)
