@@ -145,7 +145,7 @@ def test_uploads_and_results_leave_the_servers_cache_after_their_lifetime(
     import app
     from multimodal_core.settings import get_settings
 
-    lifetime_s = 2
+    lifetime_s = 3
     monkeypatch.setenv("MMC_KEEP_FILES_MINUTES", str(lifetime_s / 60))
     get_settings.cache_clear()
     demo = app.build_app()
