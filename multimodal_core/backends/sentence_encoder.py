@@ -11,7 +11,6 @@ inside the loader: the app starts without it.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from multimodal_core import hub
+from multimodal_core.backends.loading import hub_reachable
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.settings import get_settings
 
@@ -89,16 +89,10 @@ def default_source() -> str:
 def load_sentence_encoder(source: str | None = None) -> SentenceEncoder:
     """Load all-MiniLM-L6-v2 from a folder (offline) or a Hub id, on the CPU."""
     source = source or default_source()
-    local = Path(source).is_dir()
-    if not local:
-        from multimodal_core.backends.loading import hub_reachable
-
-        local_only = not hub_reachable()
-    else:
-        local_only = True
+    # A folder needs nothing from the Hub; a Hub id is looked up only when the Hub answers.
+    # Never through HF_HUB_OFFLINE: that would take the whole process offline.
+    local_only = Path(source).is_dir() or not hub_reachable()
     try:
-        if local:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder needs nothing from the Hub
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
