@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 import app
 from multimodal_core import batching, workers
+from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
 from multimodal_core.ui.common import MODEL_QUEUE
@@ -67,25 +68,31 @@ class Request:
         return tuple(handle_file(a) if isinstance(a, Path) else a for a in self.args)
 
 
-ENDPOINTS = ("caption", "answer", "text_to_image", "localize", "voice_to_face", "sound")
-
-
-def requests_mix(endpoints: tuple[str, ...] = ENDPOINTS) -> list[Request]:
-    """One request per (tab, example) pair, tabs interleaved, so any prefix mixes the tabs;
-    only the tabs of ``endpoints``."""
+def _arguments() -> dict[str, list[tuple[Any, ...]]]:
+    """Per family that runs a model: the arguments of its requests (files as paths)."""
     scenes = sorted(EXAMPLES.glob("scene_*.png"))
     voices = sorted(EXAMPLES.glob("voice_*.wav"))
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
     prompts = text_to_image.EXAMPLE_PROMPTS
-    arguments = {
-        "caption": [(p, 5, "builtin") for p in scenes],
-        "answer": [(p, q, "vqa") for p, q in zip(scenes, itertools.cycle(questions))],
+    return {
+        "captioning": [(p, 5, "builtin") for p in scenes],
+        "vqa": [(p, q, "builtin") for p, q in zip(scenes, itertools.cycle(questions))],
         "text_to_image": [(t, 4, seed, "builtin") for seed, t in enumerate(prompts)],
-        "localize": [(p, a, "builtin") for p, a in pairs],
+        "localization": [(p, a, "builtin") for p, a in pairs],
         "voice_to_face": [(v, "builtin", 0) for v in voices],
         "sound": [(v,) for v in voices],
     }
+
+
+ENDPOINTS = tuple(f.api_name for f in FAMILIES if f.name in _arguments())
+"""Every tab that runs a model (the Status tab runs none), in the app's order."""
+
+
+def requests_mix(endpoints: tuple[str, ...] = ENDPOINTS) -> list[Request]:
+    """One request per (tab, example) pair, tabs interleaved, so any prefix mixes the tabs;
+    only the tabs of ``endpoints``."""
+    arguments = _arguments()
     asked = list(dict.fromkeys(endpoints))
     if missing := [name for name in asked if not arguments[name]]:
         raise SystemExit(f"examples are missing in {EXAMPLES} for: {', '.join(missing)}")

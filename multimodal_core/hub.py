@@ -10,6 +10,8 @@ that model alone and is tried again on the next call.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import logging
 import threading
 import time
@@ -151,6 +153,7 @@ class Hub:
         try:
             model = spec.loader()
             model = self._place(model, dtype)
+            guard_modules(model)
         except ModelUnavailableError as error:
             self._errors[spec.name] = str(error)
             raise
@@ -178,9 +181,6 @@ class Hub:
         if hasattr(model, "eval"):
             model.eval()
         return model
-
-    def is_loaded(self, name: str) -> bool:
-        return name in self._loaded
 
     def unload(self, name: str) -> None:
         """Forget a loaded model (tests, or freeing memory); the next ``get`` loads it again."""
@@ -258,14 +258,58 @@ def status() -> list[ModelStatus]:
     return default_hub().status()
 
 
+class OutsideModelCallError(RuntimeError):
+    """A resident model ran outside :func:`gpu`: on ZeroGPU that call would get no GPU."""
+
+
+_INSIDE_GPU_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "inside_gpu_call", default=False
+)
+
+
 def gpu(fn: F | None = None, *, duration: int = 60) -> Any:
-    """Wrap GPU work with ``spaces.GPU`` on Hugging Face ZeroGPU; elsewhere return ``fn`` as is."""
+    """The one door through which every task runs its models.
+
+    Inside it a model may run (elsewhere the hub's guard refuses, see :func:`_refuse_outside`),
+    in inference mode; on Hugging Face ZeroGPU the call is also wrapped with ``spaces.GPU``, which
+    attaches the GPU for ``duration`` seconds at most.
+    """
 
     def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def inside(*args: Any, **kwargs: Any) -> Any:
+            token = _INSIDE_GPU_CALL.set(True)
+            try:
+                with torch.inference_mode():
+                    return func(*args, **kwargs)
+            finally:
+                _INSIDE_GPU_CALL.reset(token)
+
         try:
             import spaces  # type: ignore[import-not-found]
         except ImportError:
-            return func
-        return spaces.GPU(duration=duration)(func)
+            return inside  # type: ignore[return-value]
+        return spaces.GPU(duration=duration)(inside)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _refuse_outside(module: torch.nn.Module, args: Any) -> None:
+    """Forward pre-hook of every module of a resident model."""
+    if not _INSIDE_GPU_CALL.get():
+        raise OutsideModelCallError(
+            f"{type(module).__name__} ran outside hub.gpu; wrap the task function that runs it"
+        )
+
+
+def guard_modules(model: Any) -> int:
+    """Make every torch module of ``model`` (itself, or the modules an object holds) refuse to
+    run outside :func:`gpu`; returns how many modules are guarded. Every submodule is guarded,
+    since a task may call a part (a vision tower, a decoder) directly."""
+    if isinstance(model, torch.nn.Module):
+        modules = list(model.modules())
+        for module in modules:
+            module.register_forward_pre_hook(_refuse_outside)
+        return len(modules)
+    parts = getattr(model, "components", None) or getattr(model, "__dict__", {})
+    return sum(guard_modules(v) for v in parts.values() if isinstance(v, torch.nn.Module))

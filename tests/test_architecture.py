@@ -30,6 +30,99 @@ def relative(path: Path) -> str:
     return str(path.relative_to(REPO))
 
 
+CORE = "core"
+"""The modules directly in multimodal_core/ (hub, media, audio, viz, decoding, registry...)."""
+
+ALLOWED: dict[str, set[str]] = {
+    "app": {"ui", CORE},
+    "ui": {"ui", "tasks", CORE},
+    "cli": {"cli", "tasks", CORE},
+    "tasks": {"tasks", "models", "backends", CORE},
+    "backends": {"backends", CORE},
+    "models": {"models", CORE},
+    "world": {"world", CORE},
+    "train": {"train", "models", "backends", "world", "evaluate.metrics", CORE},
+    "evaluate": {"evaluate", "evaluate.metrics", "models", "backends", "world", CORE},
+    "bench": {"app", "ui", "cli", "tasks", "backends", "models", "world", "train", "evaluate",
+              "evaluate.metrics", CORE},
+    CORE: {CORE},
+}  # fmt: skip
+"""Which parts of the project each part may import: dependencies point one way, app -> ui ->
+tasks -> (models | backends) -> core. Training and evaluation build on the world, the models and
+the frozen pretrained encoders some models read; the metrics both need live in
+evaluate/metrics.py. Benches may measure anything."""
+
+
+def part_of(path: Path) -> str:
+    """The layer a source file belongs to (a key of :data:`ALLOWED`)."""
+    if path == REPO / "app.py":
+        return "app"
+    if path.parent == REPO / "bench":
+        return "bench"
+    if path == PACKAGE / "__main__.py":
+        return "cli"  # ``python -m multimodal_core`` is the command line
+    inside = path.relative_to(PACKAGE).parts
+    return inside[0] if len(inside) > 1 else CORE
+
+
+def project_imports(path: Path) -> set[str]:
+    """The project's layers a file imports (``evaluate.metrics`` named apart), lazy imports too."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            modules += names if node.module == "multimodal_core" else [node.module]
+    layers = set()
+    for module in modules:
+        parts = module.split(".")
+        if parts[0] == "app":
+            layers.add("app")
+        elif parts[0] == "multimodal_core" and len(parts) > 1:
+            sub = REPO / "multimodal_core" / parts[1]
+            if parts[1:3] == ["evaluate", "metrics"]:
+                layers.add("evaluate.metrics")
+            else:
+                layers.add(parts[1] if sub.is_dir() else CORE)
+    return layers
+
+
+def test_each_part_imports_only_the_parts_below_it() -> None:
+    offenders = [
+        f"{relative(path)} imports {sorted(project_imports(path) - ALLOWED[part_of(path)])}"
+        for path in SOURCES
+        if project_imports(path) - ALLOWED[part_of(path)]
+    ]
+    assert offenders == []
+
+
+def test_a_model_file_imports_no_other_model_file() -> None:
+    offenders = [
+        relative(path)
+        for path in sorted((PACKAGE / "models").glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("multimodal_core.models.")
+        and node.module != "multimodal_core.models.checkpoint"
+    ]
+    assert offenders == []
+
+
+def test_the_layering_rule_sees_a_violation(tmp_path: Path) -> None:
+    bad = PACKAGE / "tasks" / "_layering_probe.py"
+    assert part_of(bad) == "tasks" and part_of(PACKAGE / "hub.py") == CORE
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from multimodal_core.train.vqa import x\n"
+        "from multimodal_core import hub, evaluate\n"
+        "import multimodal_core.evaluate.metrics\n"
+    )
+    assert project_imports(probe) == {"train", CORE, "evaluate", "evaluate.metrics"}
+    assert project_imports(probe) - ALLOWED["tasks"] == {"train", "evaluate", "evaluate.metrics"}
+
+
 def test_only_the_app_and_the_tabs_import_gradio() -> None:
     allowed = {REPO / "app.py", PACKAGE / "ui", REPO / "bench"}  # benches may drive the app
     offenders = [

@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from multimodal_core.ui import TAB_MODULES
-
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "screenshots"
 EXAMPLES = REPO / "examples"
@@ -144,10 +142,6 @@ def test_voice_to_face_tab_draws_a_face_and_the_traits(page) -> None:
     shoot(page, "voice_to_face")
 
 
-@pytest.mark.skipif(
-    "text_to_image" not in TAB_MODULES,
-    reason="the Text to image tab is not registered in multimodal_core/ui TAB_MODULES yet",
-)
 def test_text_to_image_tab_draws_a_gallery(page) -> None:
     open_tab(page, "Text to image")
     page.locator("#t2i-prompt textarea").fill("a dog on a blue background")

@@ -142,7 +142,8 @@ def test_cli_prints_json(
     from multimodal_core.cli import main
 
     maps = tmp_path / "maps.png"
-    assert main(["caption", str(picture), "--beam", "2", "--json", "--attention", str(maps)]) == 0
+    code = main(["captioning", str(picture), "--beam", "2", "--json", "--attention", str(maps)])
+    assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(result["beams"]) == 2 and result["caption"] == result["beams"][0]["text"]
     assert maps.is_file()
@@ -159,7 +160,7 @@ def test_tab_serves_the_caption_endpoint(tiny_checkpoint: Path, picture: Path) -
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
     try:
         headline, note, beams, grid = Client(url, verbose=False).predict(
-            handle_file(str(picture)), 3, "builtin", api_name="/caption"
+            handle_file(str(picture)), 3, "builtin", api_name="/captioning"
         )
     finally:
         demo.close()

@@ -22,6 +22,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from multimodal_core import hub
+from multimodal_core.backends import shared
+from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning, localization, text_to_image, voice_to_face, vqa
 
@@ -44,11 +46,12 @@ class Tab:
 
 TABS: dict[str, Tab] = {
     "captioning": Tab(
-        "captioning", captioning.BUILTIN, "captioning", "/caption", lambda i, a: (i, 3, "builtin")
+        "captioning", captioning.BUILTIN, "captioning", "/captioning",
+        lambda i, a: (i, 3, "builtin"),
     ),
-    "vqa": Tab("vqa_world", vqa.BUILTIN, "VQA", "/answer", lambda i, a: (i, "what is it?", "vqa")),
+    "vqa": Tab("vqa_world", vqa.BUILTIN, "VQA", "/vqa", lambda i, a: (i, "what is it?", "builtin")),
     "localization": Tab(
-        "localization", localization.BUILTIN, "localization", "/localize",
+        "localization", localization.BUILTIN, "localization", "/localization",
         lambda i, a: (i, a, "builtin"),
     ),
     "voice_to_face": Tab(
@@ -61,6 +64,13 @@ TABS: dict[str, Tab] = {
     ),
 }  # fmt: skip
 """Tabs with a built-in model; one that the app does not register (yet) is skipped."""
+
+
+def test_every_family_with_a_built_in_model_has_its_fault_cases() -> None:
+    measured = {family.name for family in FAMILIES if family.evaluated}
+    assert set(TABS) == measured
+    assert set(PRETRAINED) == measured
+    assert {tab for tab, _ in FAST} == measured
 
 
 def _truncate(path: Path) -> None:
@@ -223,10 +233,10 @@ def test_whole_checkpoints_folder_missing_leaves_status_and_sound_working(
 
 
 PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str]] = {
-    "captioning": ("/caption", lambda i, a: (i, 3, "blip"), captioning.BLIP),
-    "vqa": ("/answer", lambda i, a: (i, "what is it?", vqa.VILT), vqa.VILT),
-    "localization": ("/localize", lambda i, a: (i, a, "zero-shot"), "clap"),
-    "voice_to_face": ("/voice_to_face", lambda i, a: (a, "pretrained", 0), "clap"),
+    "captioning": ("/captioning", lambda i, a: (i, 3, "blip"), captioning.BLIP),
+    "vqa": ("/vqa", lambda i, a: (i, "what is it?", "vilt"), vqa.VILT),
+    "localization": ("/localization", lambda i, a: (i, a, "zero-shot"), shared.CLAP.name),
+    "voice_to_face": ("/voice_to_face", lambda i, a: (a, "pretrained", 0), shared.CLAP.name),
     "text_to_image": ("/text_to_image", lambda i, a: ("a dog", 1, 0, "diffusion"), "diffusion"),
 }
 """Per tab: its pretrained choice, and the model whose download fails first."""
@@ -260,23 +270,21 @@ def test_shared_sentence_encoder_missing_degrades_vqa_to_a_note(
 ) -> None:
     """VQA still answers when the encoder that maps unknown words cannot load; the note says
     the word was left out, and never where the server looked for the encoder."""
-    from multimodal_core.backends import sentence_encoder
-
-    shared = [vqa.BUILTIN, sentence_encoder.NAME]
+    models = [vqa.BUILTIN, shared.SENTENCE_ENCODER.name]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MMC_SENTENCE_ENCODER", str(tmp_path / "no-encoder"))
         patch.setenv("HF_HUB_OFFLINE", "1")
         get_settings.cache_clear()
-        unload(shared)
+        unload(models)
         try:
             answer, _, _, notes = app_client.predict(
-                files[0], "where is the puppy?", "vqa", api_name="/answer"
+                files[0], "where is the puppy?", "builtin", api_name="/vqa"
             )
             rows = status_rows(app_client)
         finally:
             get_settings.cache_clear()
-            unload(shared)
+            unload(models)
     assert answer.startswith("## ") and "left out (puppy)" in notes
     for leak in LEAKS:
         assert leak not in notes, notes
-    assert rows[sentence_encoder.NAME]["state"] == "failed"
+    assert rows[shared.SENTENCE_ENCODER.name]["state"] == "failed"

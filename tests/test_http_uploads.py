@@ -59,17 +59,17 @@ class Sample:
 
 
 UPLOAD_SLOTS: dict[str, Slot] = {
-    "/caption.path": Slot("image", lambda f, g: (f, 3, "builtin")),
-    "/answer.path": Slot("image", lambda f, g: (f, "what is on the left?", "vqa")),
-    "/localize.image_path": Slot("image", lambda f, g: (f, g.audio, "builtin")),
-    "/localize.audio_path": Slot("audio", lambda f, g: (g.image, f, "builtin"), True),
+    "/captioning.path": Slot("image", lambda f, g: (f, 3, "builtin")),
+    "/vqa.path": Slot("image", lambda f, g: (f, "what is on the left?", "builtin")),
+    "/localization.image_path": Slot("image", lambda f, g: (f, g.audio, "builtin")),
+    "/localization.audio_path": Slot("audio", lambda f, g: (g.image, f, "builtin"), True),
     "/voice_to_face.path": Slot("audio", lambda f, g: (f, "builtin", 0), True),
     "/sound.path": Slot("audio", lambda f, g: (f,)),
 }
 """Every file input of every registered tab, as ``api.parameter``."""
 
 TEXT_SLOTS: dict[str, Callable[[str, Goods], tuple]] = {
-    "/answer.question": lambda text, g: (g.image, text, "vqa"),
+    "/vqa.question": lambda text, g: (g.image, text, "builtin"),
     "/text_to_image.prompt": lambda text, g: (text, 2, 0, "builtin"),
 }
 """Every free-text input; the text-to-image tab is driven only when the app registers it."""
@@ -84,7 +84,7 @@ ODD_TEXTS: dict[str, str] = {
     "emoji": "🐶🐱 where is the 🐕?",
 }
 REFUSED_TEXTS: dict[str, set[str]] = {
-    "/answer.question": {"empty", "blank", "100 KB", "Chinese", "Arabic"},
+    "/vqa.question": {"empty", "blank", "100 KB", "Chinese", "Arabic"},
     "/text_to_image.prompt": {"empty", "blank", "100 KB"},
 }
 """Texts that must get a sentence rather than a result (the built-in VQA reads English only)."""
@@ -246,17 +246,17 @@ def test_every_upload_path_and_text_box_is_exercised(app_client: Client) -> None
             elif parameter["component"] == "Textbox":
                 boxes.add(key)
     assert uploads == set(UPLOAD_SLOTS)
-    assert boxes <= set(TEXT_SLOTS) and "/answer.question" in boxes
+    assert boxes <= set(TEXT_SLOTS) and "/vqa.question" in boxes
 
 
 FAST_UPLOADS: list[tuple[str, str]] = [
-    ("/caption.path", "png_named.jpg"),  # mislabelled: judged by content
-    ("/caption.path", "bomb.png"),  # decompression bomb
-    ("/answer.path", "truncated.jpg"),  # broken
-    ("/answer.path", "song.mp3"),  # a recording into a picture slot
-    ("/localize.image_path", "empty.png"),
-    ("/localize.audio_path", "silence.wav"),
-    ("/localize.audio_path", "picture.tiff"),  # a picture into a recording slot
+    ("/captioning.path", "png_named.jpg"),  # mislabelled: judged by content
+    ("/captioning.path", "bomb.png"),  # decompression bomb
+    ("/vqa.path", "truncated.jpg"),  # broken
+    ("/vqa.path", "song.mp3"),  # a recording into a picture slot
+    ("/localization.image_path", "empty.png"),
+    ("/localization.audio_path", "silence.wav"),
+    ("/localization.audio_path", "picture.tiff"),  # a picture into a recording slot
     ("/voice_to_face.path", "random_bytes.ogg"),
     ("/voice_to_face.path", "telephone_8k.wav"),  # odd sample rate
     ("/sound.path", "ten_minutes.wav"),  # long: trimmed, said
@@ -320,7 +320,7 @@ def test_server_still_answers_correctly_and_memory_stayed_bounded(
     """Runs last in this module: after every bad request above, a good one gets the right answer."""
     from multimodal_core.tasks import captioning
 
-    headline, *_ = app_client.predict(handle_file(str(SCENE)), 3, "builtin", api_name="/caption")
+    headline, *_ = app_client.predict(handle_file(str(SCENE)), 3, "builtin", api_name="/captioning")
     assert headline == f"## {captioning.caption_image(SCENE, 3).caption}"
     *_, facts = app_client.predict(goods.audio, api_name="/sound")
     assert "2.00 s" in facts and "16000 Hz" in facts

@@ -121,13 +121,41 @@ def test_unknown_model_names_the_registered_ones() -> None:
         hub.get("unknown")
 
 
-def test_gpu_wrapper_is_a_no_op_without_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_wrapper_without_spaces_runs_the_work_in_inference_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces -> ImportError
 
-    def work() -> int:
-        return 7
+    @hub_module.gpu
+    def work(x: int) -> tuple[int, bool]:
+        return x + 1, torch.is_inference_mode_enabled()
 
-    assert hub_module.gpu(work) is work
+    assert work(6) == (7, True)
+    assert work.__name__ == "work"
+
+
+def test_a_resident_model_runs_only_inside_the_gpu_door() -> None:
+    hub = Hub("cpu")
+    hub.register(ModelSpec("net", "test", lambda: torch.nn.Sequential(torch.nn.Linear(2, 2)), 0.0))
+    net = hub.get("net")
+    x = torch.ones(1, 2)
+    with pytest.raises(hub_module.OutsideModelCallError, match=r"outside hub\.gpu"):
+        net(x)
+    with pytest.raises(hub_module.OutsideModelCallError):
+        net[0](x)  # a part called directly is refused too
+    assert hub_module.gpu(lambda: net(x))().shape == (1, 2)
+
+
+def test_the_modules_an_object_holds_are_guarded_too() -> None:
+    class Wrapper:
+        def __init__(self) -> None:
+            self.encoder = torch.nn.Linear(2, 2)
+            self.decoder = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 1))
+
+    wrapper = Wrapper()
+    assert hub_module.guard_modules(wrapper) == 4  # Linear, Sequential, ReLU, Linear
+    with pytest.raises(hub_module.OutsideModelCallError):
+        wrapper.decoder(torch.ones(1, 2))
 
 
 def test_gpu_wrapper_uses_spaces_gpu_when_present(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from multimodal_core import hub
+from multimodal_core.backends import shared
 from multimodal_core.backends.localization import (
     CLAP_SAMPLE_RATE,
-    CLAP_SPEC,
     TAGS,
     ClapTagger,
     ClipSegmenter,
@@ -125,8 +125,8 @@ def test_offline_missing_model_fails_fast_with_a_sentence(
 
 
 def test_clap_is_one_shared_spec() -> None:
-    """The voice-to-face tab registers the same spec: registering it twice changes nothing."""
+    """Both tabs that use CLAP register the same spec: registering it twice changes nothing."""
     local = hub.Hub("cpu")
-    local.register(CLAP_SPEC)
-    local.register(CLAP_SPEC)
-    assert local.spec("clap") is CLAP_SPEC and CLAP_SPEC.pretrained
+    local.register(shared.CLAP)
+    local.register(shared.CLAP)
+    assert local.spec("clap") is shared.CLAP and shared.CLAP.pretrained

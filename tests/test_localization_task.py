@@ -110,7 +110,7 @@ def test_cli_writes_the_map_and_json(tmp_path: Path, inputs) -> None:
     env = {**os.environ, "MMC_CHECKPOINTS_DIR": str(tmp_path / "checkpoints")}
     out = tmp_path / "map.png"
     result = subprocess.run(
-        [sys.executable, "-m", "multimodal_core", "localize", str(inputs["pic"]),
+        [sys.executable, "-m", "multimodal_core", "localization", str(inputs["pic"]),
          str(inputs["tone"]), "--out", str(out), "--json"],
         cwd=REPO, capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
@@ -119,7 +119,7 @@ def test_cli_writes_the_map_and_json(tmp_path: Path, inputs) -> None:
     assert payload["map_png"] == str(out) and Image.open(out).size == (90, 60)
     assert 0 <= payload["peak_x"] < 90 and 0 <= payload["peak_y"] < 60
     silent = subprocess.run(
-        [sys.executable, "-m", "multimodal_core", "localize", str(inputs["pic"]),
+        [sys.executable, "-m", "multimodal_core", "localization", str(inputs["pic"]),
          str(inputs["silence"])],
         cwd=REPO, capture_output=True, text=True, timeout=180, env=env,
     )  # fmt: skip
@@ -155,7 +155,7 @@ def test_the_tab_answers_over_http() -> None:
             handle_file(str(EXAMPLES / entry["image"])),
             handle_file(str(EXAMPLES / entry["audio"])),
             "builtin",
-            api_name="/localize",
+            api_name="/localization",
         )
         assert Path(overlay).is_file() and Path(spectrogram).is_file()
         assert "Red = where the sound" in note

@@ -124,12 +124,13 @@ def test_cli_writes_the_pictures(tiny_checkpoint: Path, tmp_path: Path, capsys) 
     from multimodal_core.cli import main
 
     out = tmp_path / "out"
-    code = main(["generate", "a dog on a blue background", "--n", "2", "--out", str(out), "--json"])
+    prompt = "a dog on a blue background"
+    code = main(["text-to-image", prompt, "--n", "2", "--out", str(out), "--json"])
     assert code == 0
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert payload["seeds"] == [0, 1] and len(payload["files"]) == 2
     assert all(Path(f).is_file() for f in payload["files"])
-    assert main(["generate", "", "--out", str(out)]) == 2
+    assert main(["text-to-image", "", "--out", str(out)]) == 2
 
 
 def test_evaluation_helpers() -> None:

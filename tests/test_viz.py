@@ -30,9 +30,13 @@ def test_resize_keeps_cell_centres_aligned() -> None:
     assert big[:16, :16].min() == pytest.approx(1.0)
 
 
-def test_flat_map_does_not_divide_by_zero() -> None:
-    out = viz.overlay_heatmap(np.zeros((8, 8, 3), np.uint8), np.ones((2, 2)))
-    assert np.isfinite(out).all()
+def test_a_flat_map_is_drawn_as_nothing_stands_out() -> None:
+    """A map with one value has no range to scale by: it is drawn as a map of zeros (the faint
+    cold end everywhere), not divided by zero into NaN, which casts to arbitrary colours."""
+    picture = np.full((8, 8, 3), 200, np.uint8)
+    flat = viz.overlay_heatmap(picture, np.ones((2, 2)))
+    assert np.array_equal(flat, viz.overlay_heatmap(picture, np.zeros((2, 2)), normalize=False))
+    assert (flat == flat[0, 0]).all() and flat[0, 0, 2] > flat[0, 0, 0]  # uniform, blue end
 
 
 def test_grid_has_one_tile_per_label() -> None:

@@ -95,7 +95,7 @@ def test_cli_writes_the_face_and_one_json_line(
     from multimodal_core.cli import main
 
     out = tmp_path / "face.png"
-    assert main(["face", str(_voice(tmp_path)), "--out", str(out), "--json"]) == 0
+    assert main(["voice-to-face", str(_voice(tmp_path)), "--out", str(out), "--json"]) == 0
     answer = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert answer["face_png"] == str(out) and out.is_file()
     assert set(answer["age"]) == {"child", "adult", "older"}

@@ -22,6 +22,7 @@ from multimodal_core.models.vqa import (
     save_answers,
 )
 from multimodal_core.settings import get_settings
+from multimodal_core.synonyms import SynonymMapper
 from multimodal_core.tasks import vqa
 
 ANSWERS = ["yes", "no", "dog", "cat", "red", "two"]
@@ -74,7 +75,7 @@ def tiny_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
     hub.default_hub().unload(vqa.BUILTIN)
     model = hub.get(vqa.BUILTIN)
-    model._mapper = vqa.SynonymMapper(model.vocab, FakeEncoder().encode)
+    model._mapper = SynonymMapper(model.vocab, FakeEncoder().encode)
     yield folder
     hub.default_hub().unload(vqa.BUILTIN)
     monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
@@ -127,7 +128,7 @@ def test_unknown_words_are_mapped_or_left_out(tiny_checkpoint: Path, picture: Pa
 
 
 def test_synonym_mapper_keeps_number_and_reads_phrases() -> None:
-    mapper = vqa.SynonymMapper(_vocab(), FakeEncoder().encode)
+    mapper = SynonymMapper(_vocab(), FakeEncoder().encode)
     assert mapper.map("how many puppies are there")[0] == "how many dogs are there"
     assert mapper.map("where is the kitten")[0] == "where is the cat"
     assert mapper.map("is there a big dog")[0] == "is there a dog"  # "big dog" as one phrase
@@ -136,7 +137,7 @@ def test_synonym_mapper_keeps_number_and_reads_phrases() -> None:
     text, changes = mapper.map("what is to the left of the qq")
     assert text == "what is to the left of the" and changes[0].replacement is None
     with pytest.raises(ValueError, match="nouns"):
-        vqa.SynonymMapper(QuestionVocabulary.build(QUESTIONS), FakeEncoder().encode)
+        SynonymMapper(QuestionVocabulary.build(QUESTIONS), FakeEncoder().encode)
 
 
 @pytest.mark.parametrize(
@@ -181,14 +182,12 @@ def test_cli_prints_json_last(
     tiny_checkpoint: Path, picture: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     overlay = tmp_path / "attention.png"
-    code = cli_main(
-        ["answer", str(picture), "is there a dog", "--json", "--attention", str(overlay)]
-    )
+    code = cli_main(["vqa", str(picture), "is there a dog", "--json", "--attention", str(overlay)])
     assert code == 0
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert payload["answer"] in ANSWERS and len(payload["top"]) == 5
     assert overlay.is_file()
-    assert cli_main(["answer", str(picture), "   "]) == 2
+    assert cli_main(["vqa", str(picture), "   "]) == 2
     assert "at least one word" in capsys.readouterr().err
 
 
@@ -205,11 +204,11 @@ def test_tab_answers_over_http(tiny_checkpoint: Path, picture: Path) -> None:
     try:
         client = Client(url, verbose=False)
         answer, top, _overlay, _notes = client.predict(
-            handle_file(str(picture)), "is there a dog", vqa.BUILTIN, api_name="/answer"
+            handle_file(str(picture)), "is there a dog", "builtin", api_name="/vqa"
         )
         assert answer.startswith("## ") and answer[3:] in ANSWERS
         assert len(top["confidences"]) == 5
         with pytest.raises(Exception, match="at least one word"):
-            client.predict(handle_file(str(picture)), "", vqa.BUILTIN, api_name="/answer")
+            client.predict(handle_file(str(picture)), "", "builtin", api_name="/vqa")
     finally:
         demo.close()

@@ -3,8 +3,8 @@
 CLAP (``ClapModel``, Hub id from ``MMC_CLAP_MODEL``, 48 kHz input) scores the recording against
 a list of sound descriptions; CLIPSeg (``CLIPSegForImageSegmentation``, ``MMC_CLIPSEG_MODEL``)
 segments the picture for the visual prompt of the best tag. The result is a map in [0, 1] plus
-the tag and its probability. CLAP is a shared hub model (``"clap"``): the voice-to-face tab
-loads the same copy through :data:`CLAP_SPEC`.
+the tag and its probability. CLAP is a shared hub model (``multimodal_core.backends.shared``): the
+voice-to-face tab uses the same copy.
 
 Local folders with the same files work too (the tests build tiny random models there). With no
 network a load fails at once with one sentence: when ``HF_HUB_OFFLINE`` is set or the Hub's host
@@ -29,7 +29,6 @@ from multimodal_core.settings import get_settings
 logger = logging.getLogger(__name__)
 
 CLAP_SAMPLE_RATE = 48_000  # what CLAP's feature extractor expects
-CLAP_NAME = "clap"
 CLIPSEG_NAME = "clipseg"
 
 
@@ -201,24 +200,9 @@ def load_clipseg(model_id: str | None = None) -> ClipSegmenter:
     return ClipSegmenter(model, processor, model_id)
 
 
-def _load_clap_from_settings() -> ClapTagger:
-    return load_clap()
-
-
 def _load_clipseg_from_settings() -> ClipSegmenter:
     return load_clipseg()
 
-
-CLAP_SPEC = hub.ModelSpec(
-    name=CLAP_NAME,
-    task="shared",
-    loader=_load_clap_from_settings,
-    approx_mb=740.0,
-    title="pretrained CLAP audio tagger",
-    half_on_cuda=True,
-    pretrained=True,
-)
-"""The one CLAP of the studio: register this same spec wherever CLAP is needed."""
 
 CLIPSEG_SPEC = hub.ModelSpec(
     name=CLIPSEG_NAME,

@@ -1,8 +1,8 @@
-"""``python -m multimodal_core``: each task adds a subcommand module named in COMMAND_MODULES.
+"""``python -m multimodal_core``: one subcommand per task family (multimodal_core.registry).
 
-A command module has ``register(subparsers)`` that adds its parser and sets ``run`` (a function
-of the parsed arguments returning an exit code). Commands print a human answer, or with
-``--json`` one JSON object on the last line.
+A family's ``cli/<name>.py`` has ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``
+returning an exit code; its command is the family's name with hyphens. Commands print a human
+answer, or with ``--json`` one JSON object on the last line.
 """
 
 from __future__ import annotations
@@ -14,17 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from multimodal_core.choices import ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
-
-COMMAND_MODULES: tuple[str, ...] = (
-    "caption",
-    "answer",
-    "generate",
-    "localize",
-    "face",
-    "sound",
-    "status",
-)
+from multimodal_core.registry import FAMILIES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the core does")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"multimodal_core.cli.{name}").register(subparsers)
+    for family in FAMILIES:
+        module = importlib.import_module(f"multimodal_core.cli.{family.name}")
+        command = subparsers.add_parser(family.command, help=module.HELP)
+        module.add_arguments(command)
+        command.add_argument("--json", action="store_true", help="print one JSON object")
+        command.set_defaults(run=module.run)
     return parser
+
+
+def add_model_argument(parser: argparse.ArgumentParser, choices: ModelChoices) -> None:
+    """``--model KEY``: one of the task's declared choices, by default the one MMC_PRESET picks."""
+    default = choices.default()
+    parser.add_argument(
+        "--model", choices=choices.keys, default=default, help=f"default: {default}"
+    )
 
 
 def emit(result: dict, human: str, as_json: bool) -> None:

@@ -10,13 +10,12 @@ from PIL import Image
 from multimodal_core.cli import emit
 from multimodal_core.tasks import sound
 
+HELP = "analyse a recording (waveform, STFT, mel, MFCC)"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sound", help="analyse a recording (waveform, STFT, mel, MFCC)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", help="a recording: WAV, MP3, FLAC, OGG, M4A ...")
     parser.add_argument("--out", type=Path, help="folder to write the four pictures into")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,11 +7,11 @@ import argparse
 from multimodal_core.cli import emit
 from multimodal_core.tasks import status
 
+HELP = "device, library versions and models"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("status", help="device, library versions and models")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No arguments beyond ``--json``."""
 
 
 def run(args: argparse.Namespace) -> int:

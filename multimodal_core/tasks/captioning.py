@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from multimodal_core import hub, media, viz
 from multimodal_core.batching import MicroBatcher
+from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.decoding import Hypothesis, beam_search
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
@@ -31,17 +32,15 @@ logger = logging.getLogger(__name__)
 BUILTIN = "captioning"
 BLIP = "captioning-blip"
 GIT = "captioning-git"
-MODELS: dict[str, str] = {
-    "builtin": BUILTIN,
-    "blip": BLIP,
-    "git": GIT,
-}
-"""User-facing choice -> hub name."""
-MODEL_LABELS: dict[str, str] = {
-    "builtin": "Built-in: Show, Attend and Tell (synthetic world, offline)",
-    "blip": "Pretrained: BLIP (downloads from the Hub)",
-    "git": "Pretrained: GIT (downloads from the Hub)",
-}
+CHOICES = ModelChoices(
+    (
+        ModelChoice("builtin", "Built-in: Show, Attend and Tell (synthetic world, offline)",
+                    (BUILTIN,)),
+        ModelChoice("blip", "Pretrained: BLIP (downloads from the Hub)", (BLIP,), pretrained=True),
+        ModelChoice("git", "Pretrained: GIT (downloads from the Hub)", (GIT,), pretrained=True),
+    ),
+    presets={"builtin": "builtin", "pretrained": "blip"},
+)  # fmt: skip
 MAX_BEAMS = 10
 GENERATION_CONFIG = "generation_config.json"
 OUT_OF_WORLD_NOTE = (
@@ -235,8 +234,7 @@ hub.register(
 
 
 def _check_choice(model: str, beam_size: int) -> None:
-    if model not in MODELS:
-        raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+    CHOICES.get(model)
     if not 1 <= int(beam_size) <= MAX_BEAMS:
         raise InputError(f"The beam size must be between 1 and {MAX_BEAMS}.")
 
@@ -247,8 +245,7 @@ def _search_batch(images: list[np.ndarray], key: tuple[int, float]) -> list[list
     and alpha (the batcher's key)."""
     beam_size, alpha = key
     captioner: BuiltinCaptioner = hub.get(BUILTIN)
-    with torch.inference_mode():
-        return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
+    return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
 
 
 _SEARCH = MicroBatcher(_search_batch, name="captioning")
@@ -321,9 +318,8 @@ def _caption_builtin(
 
 @hub.gpu
 def _caption_pretrained(image: np.ndarray, model: str, beam_size: int) -> CaptionResult:
-    captioner = hub.get(MODELS[model])
-    with torch.inference_mode():
-        captions = captioner.caption(image, beam_size)
+    captioner = hub.get(CHOICES.get(model).models[0])
+    captions = captioner.caption(image, beam_size)
     beams = [
         Beam(c.text, c.log_prob, c.score, c.tokens, [math.exp(lp) for lp in c.token_log_probs])
         for c in captions

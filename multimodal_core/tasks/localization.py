@@ -4,8 +4,8 @@ The built-in model (Senocak et al. 2018's visual, audio and attention nets, trai
 synthetic world from audio-visual correspondence alone, ``checkpoints/localization``) compares
 the sound with every cell of a 32 x 32 grid over the picture. The zero-shot choice tags the
 sound with CLAP and segments that tag with CLIPSeg (Hub ids from settings). All three models
-are declared in the shared hub here and loaded on first use; CLAP is the studio's one shared
-copy (:data:`multimodal_core.backends.localization.CLAP_SPEC`).
+are declared in the shared hub and loaded on first use; CLAP is the studio's one shared copy
+(:data:`multimodal_core.backends.shared.CLAP`).
 """
 
 from __future__ import annotations
@@ -20,26 +20,32 @@ import torch
 import torch.nn.functional as F
 
 from multimodal_core import audio, hub, media, viz
+from multimodal_core.backends import shared
 from multimodal_core.backends.localization import (
-    CLAP_NAME,
     CLAP_SAMPLE_RATE,
-    CLAP_SPEC,
     CLIPSEG_NAME,
     CLIPSEG_SPEC,
     localize_zero_shot,
 )
-from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.choices import ModelChoice, ModelChoices
+from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.models.localization import SoundLocalizer, pixel_map
 from multimodal_core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 BUILTIN = "localization"
-MODELS: tuple[str, ...] = ("builtin", "zero-shot")
-MODEL_LABELS: dict[str, str] = {
-    "builtin": "Built-in: visual + audio + attention nets (synthetic world, offline)",
-    "zero-shot": "Pretrained zero-shot: CLAP tags the sound, CLIPSeg finds it (downloads)",
-}
+CHOICES = ModelChoices(
+    (
+        ModelChoice("builtin",
+                    "Built-in: visual + audio + attention nets (synthetic world, offline)",
+                    (BUILTIN,)),
+        ModelChoice("zero-shot",
+                    "Pretrained zero-shot: CLAP tags the sound, CLIPSeg finds it (downloads)",
+                    (shared.CLAP.name, CLIPSEG_NAME), pretrained=True),
+    ),
+    presets={"builtin": "builtin", "pretrained": "zero-shot"},
+)  # fmt: skip
 ZERO_SHOT_CONFIDENT = 0.3  # a CLAP tag probability below this is a guess among 24 tags
 LOW_CONFIDENCE_ALPHA = 0.3  # overlay opacity of a map the model is not sure of
 
@@ -111,8 +117,8 @@ hub.register(
         title="built-in localization model",
     )
 )
-hub.register(CLAP_SPEC)
 hub.register(CLIPSEG_SPEC)
+shared.register()
 
 
 def prepare_image(image: np.ndarray, size: int) -> torch.Tensor:
@@ -139,9 +145,8 @@ def log_mel_features(model: SoundLocalizer, samples: np.ndarray) -> torch.Tensor
 def similarity_grid(model: SoundLocalizer, image: np.ndarray, mel: torch.Tensor) -> torch.Tensor:
     """The built-in network alone: grid similarities (g, g) of one picture and one log-mel."""
     param = next(model.parameters())
-    with torch.inference_mode():
-        pictures = prepare_image(image, model.config.image_size).to(param.device, param.dtype)
-        out = model(pictures, mel[None].to(param.device, param.dtype))
+    pictures = prepare_image(image, model.config.image_size).to(param.device, param.dtype)
+    out = model(pictures, mel[None].to(param.device, param.dtype))
     return out.similarity[0].float().cpu()
 
 
@@ -179,7 +184,7 @@ def _builtin(
 def _zero_shot(
     image: np.ndarray, path: str | Path, draw: Callable[[Hearing], np.ndarray]
 ) -> LocalizationResult:
-    tagger = hub.get(CLAP_NAME)
+    tagger = hub.get(shared.CLAP.name)
     segmenter = hub.get(CLIPSEG_NAME)
     clip = media.require_sound(media.load_audio(path, CLAP_SAMPLE_RATE))
     result = _run_zero_shot(tagger, segmenter, image, clip.samples)
@@ -255,8 +260,7 @@ def localize(
     ``draw`` makes the spectrogram picture from what the model heard (the server passes one that
     sends :func:`hearing_image` to a worker process).
     """
-    if model not in MODELS:
-        raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+    CHOICES.get(model)
     image = media.load_image(image_path)  # (H, W, 3) float32 in [0, 1]
     if model == "zero-shot":
         return _zero_shot(image, audio_path, draw)

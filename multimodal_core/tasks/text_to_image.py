@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from multimodal_core import hub
-from multimodal_core.backends import sentence_encoder
+from multimodal_core.backends import shared
 from multimodal_core.batching import MicroBatcher
+from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.text_gan import TextGAN, noise, sample_images
 from multimodal_core.settings import get_settings
@@ -28,13 +29,16 @@ from multimodal_core.settings import get_settings
 logger = logging.getLogger(__name__)
 
 BUILTIN = "text_to_image"
-DIFFUSION = "diffusion"
-MODELS: dict[str, str] = {"builtin": BUILTIN, "diffusion": DIFFUSION}
-"""User-facing choice -> hub name."""
-MODEL_LABELS: dict[str, str] = {
-    "builtin": "Built-in: text-conditional GAN (synthetic world, offline)",
-    "diffusion": "Pretrained: few-step diffusion (downloads from the Hub)",
-}
+DIFFUSION = shared.DIFFUSION.name
+CHOICES = ModelChoices(
+    (
+        ModelChoice("builtin", "Built-in: text-conditional GAN (synthetic world, offline)",
+                    (BUILTIN,)),
+        ModelChoice("diffusion", "Pretrained: few-step diffusion (downloads from the Hub)",
+                    (DIFFUSION,), pretrained=True),
+    ),
+    presets={"builtin": "builtin", "pretrained": "diffusion"},
+)  # fmt: skip
 MAX_IMAGES = 8
 MAX_SEED = 2**31 - 1
 INTERPOLATION_STEPS = 8
@@ -130,18 +134,11 @@ def _load_builtin() -> BuiltinGAN:
     return BuiltinGAN(model, record)
 
 
-def _load_diffusion() -> object:
-    from multimodal_core.backends.text_to_image import load_diffusion
-
-    return load_diffusion(get_settings().diffusion_model)
-
-
 def _checkpoint_mb() -> float:
     path = get_settings().checkpoints_dir / "text_to_image" / "model.safetensors"
     return path.stat().st_size * 2 / 2**20 if path.is_file() else 8.0  # fp16 on disk
 
 
-sentence_encoder.register()
 hub.register(
     hub.ModelSpec(
         name=BUILTIN,
@@ -151,20 +148,7 @@ hub.register(
         title="built-in text-to-image GAN",
     )
 )
-try:  # shared with voice-to-face: whichever module comes first declares it
-    hub.default_hub().spec(DIFFUSION)
-except KeyError:
-    hub.register(
-        hub.ModelSpec(
-            name=DIFFUSION,
-            task="text_to_image",
-            loader=_load_diffusion,
-            approx_mb=2600.0,
-            title="pretrained diffusion image generator",
-            half_on_cuda=True,
-            pretrained=True,
-        )
-    )
+shared.register()
 
 
 def check_prompt(prompt: str | None) -> str:
@@ -183,8 +167,7 @@ def check_prompt(prompt: str | None) -> str:
 
 
 def _check_choice(model: str, n: int, seed: int) -> None:
-    if model not in MODELS:
-        raise InputError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}.")
+    CHOICES.get(model)
     if not 1 <= int(n) <= MAX_IMAGES:
         raise InputError(f"The number of images must be between 1 and {MAX_IMAGES}.")
     if not 0 <= int(seed) <= MAX_SEED:
@@ -197,7 +180,7 @@ def to_uint8(images: torch.Tensor) -> list[np.ndarray]:
 
 
 def _embed(texts: list[str]) -> torch.Tensor:
-    return hub.get(sentence_encoder.NAME).encode(texts)  # (N, 384)
+    return hub.get(shared.SENTENCE_ENCODER.name).encode(texts)  # (N, 384)
 
 
 @hub.gpu

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from multimodal_core import audio, hub, media
+from multimodal_core.backends import shared
 from multimodal_core.backends import voice_to_face as pretrained
+from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError
 from multimodal_core.models.speech2face import Speech2Face
 from multimodal_core.settings import get_settings
@@ -28,12 +29,15 @@ from multimodal_core.settings import get_settings
 logger = logging.getLogger(__name__)
 
 BUILTIN = "voice_to_face"
-CLAP = "clap"
-DIFFUSION = "diffusion"
-MODEL_LABELS: dict[str, str] = {
-    "builtin": "Built-in: Speech2Face (synthetic world, offline)",
-    "pretrained": "Pretrained: CLAP + pitch -> traits -> diffusion portrait (downloads)",
-}
+CHOICES = ModelChoices(
+    (
+        ModelChoice("builtin", "Built-in: Speech2Face (synthetic world, offline)", (BUILTIN,)),
+        ModelChoice("pretrained",
+                    "Pretrained: CLAP + pitch -> traits -> diffusion portrait (downloads)",
+                    (shared.CLAP.name, shared.DIFFUSION.name), pretrained=True),
+    ),
+    presets={"builtin": "builtin", "pretrained": "pretrained"},
+)  # fmt: skip
 FEATURES = audio.FeatureConfig()  # what the built-in voice encoder was trained on
 MIN_SECONDS = 0.5  # shorter clips hold a syllable or two: too little to say anything
 FACE_DISPLAY = 256  # the 64 px drawing, enlarged for the page
@@ -91,29 +95,9 @@ def _load_builtin() -> Speech2Face:
     return Speech2Face.from_pretrained(get_settings().checkpoints_dir / "voice_to_face")
 
 
-def _load_diffusion() -> object:
-    from multimodal_core.backends.text_to_image import load_diffusion
-
-    return load_diffusion(get_settings().diffusion_model)
-
-
 def _checkpoint_mb() -> float:
     path = get_settings().checkpoints_dir / "voice_to_face" / "model.safetensors"
     return path.stat().st_size * 2 / 2**20 if path.is_file() else 2.0  # fp16 on disk
-
-
-def _register_shared(name: str, make_spec) -> None:
-    """Declare a model that another tab may have declared first (same name, same loader)."""
-    try:
-        hub.default_hub().spec(name)
-    except KeyError:
-        hub.register(make_spec())
-
-
-def _clap_spec() -> hub.ModelSpec:
-    from multimodal_core.backends.localization import CLAP_SPEC
-
-    return CLAP_SPEC
 
 
 hub.register(
@@ -125,19 +109,7 @@ hub.register(
         title="built-in voice-to-face model",
     )
 )
-_register_shared(CLAP, _clap_spec)
-_register_shared(
-    DIFFUSION,
-    lambda: hub.ModelSpec(
-        name=DIFFUSION,
-        task="text_to_image",
-        loader=_load_diffusion,
-        approx_mb=2600.0,
-        title="pretrained diffusion image generator",
-        half_on_cuda=True,
-        pretrained=True,
-    ),
-)
+shared.register()
 
 
 # ----- pictures ------------------------------------------------------------------------------
@@ -184,9 +156,8 @@ def draw_face(model: Speech2Face, samples: np.ndarray) -> BuiltinFace:
     """
     mel = audio.log_mel(samples, FEATURES)[None]  # (1, n_mels, T)
     param = next(model.parameters())
-    with torch.inference_mode():
-        out = model(mel.to(param.device, param.dtype))
-        logits = model.attributes(out.embedding)
+    out = model(mel.to(param.device, param.dtype))
+    logits = model.attributes(out.embedding)
     face = out.face[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (S, S, 3)
     age = logits[0][0].float().softmax(-1).cpu().numpy()
     gender = logits[1][0].float().softmax(-1).cpu().numpy()
@@ -212,8 +183,13 @@ def _check_clip(clip: media.AudioClip) -> None:
 
 
 @hub.gpu
+def _traits(samples_48k: np.ndarray, pitch: pretrained.PitchTrack) -> pretrained.TraitEstimate:
+    return pretrained.estimate_traits(hub.get(shared.CLAP.name), samples_48k, pitch)
+
+
+@hub.gpu
 def _portrait(traits: pretrained.TraitEstimate, seed: int) -> tuple[np.ndarray, str]:
-    return pretrained.portrait(hub.get(DIFFUSION), traits, seed)
+    return pretrained.portrait(hub.get(shared.DIFFUSION.name), traits, seed)
 
 
 @dataclass(frozen=True)
@@ -238,8 +214,7 @@ def analyse_voice(path: str | Path) -> VoiceAnalysis:
 
 
 def check_model(model: str) -> None:
-    if model not in MODEL_LABELS:
-        raise InputError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_LABELS)}.")
+    CHOICES.get(model)
 
 
 def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> VoiceToFaceResult:
@@ -260,9 +235,8 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
         face, age, gender = _enlarge(answer.face), answer.age, answer.gender
         best = max(age.values()) * max(gender.values())
     else:
-        clap = hub.get(CLAP)
         clip48 = media.load_audio(voice.path, 48_000)
-        traits = pretrained.estimate_traits(clap, clip48.samples, pitch)
+        traits = _traits(clip48.samples, pitch)
         face, prompt = _portrait(traits, seed)
         age, gender = traits.age, traits.gender
         best = max(traits.joint.values())

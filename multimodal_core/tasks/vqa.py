@@ -20,27 +20,30 @@ import numpy as np
 import torch
 
 from multimodal_core import hub, media, viz
-from multimodal_core.backends import sentence_encoder
+from multimodal_core.backends import shared
 from multimodal_core.batching import MicroBatcher
+from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
 from multimodal_core.settings import get_settings
+from multimodal_core.synonyms import SynonymMapper, WordMapping
 from multimodal_core.train.vqa import resize_square
 
 logger = logging.getLogger(__name__)
 
 BUILTIN, BUILTIN_EASYVQA, VILT, BLIP = "vqa", "vqa_easyvqa", "vqa_vilt", "vqa_blip"
-MODEL_CHOICES: dict[str, str] = {
-    "Built-in (synthetic world)": BUILTIN,
-    "Built-in (easy-vqa shapes)": BUILTIN_EASYVQA,
-    "ViLT (pretrained, downloads)": VILT,
-    "BLIP VQA (pretrained, downloads)": BLIP,
-}
-"""Label shown in the tab -> hub name."""
+CHOICES = ModelChoices(
+    (
+        ModelChoice("builtin", "Built-in (synthetic world)", (BUILTIN,)),
+        ModelChoice("easyvqa", "Built-in (easy-vqa shapes)", (BUILTIN_EASYVQA,)),
+        ModelChoice("vilt", "ViLT (pretrained, downloads)", (VILT,), pretrained=True),
+        ModelChoice("blip", "BLIP VQA (pretrained, downloads)", (BLIP,), pretrained=True),
+    ),
+    presets={"builtin": "builtin", "pretrained": "vilt"},
+)
 CHECKPOINTS = {BUILTIN: "vqa_world", BUILTIN_EASYVQA: "vqa_easyvqa"}
 TOP_K = 5
 NOT_SURE_BELOW = 0.5  # a top answer less likely than this gets the "not sure" note
-SYNONYM_THRESHOLD = 0.5  # cosine below which an unknown word is left out rather than guessed
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "what is on the left",
     "how many dogs are there",
@@ -49,93 +52,6 @@ EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "what is the background",
     "which animal is there",
 )
-
-
-@dataclass(frozen=True)
-class WordMapping:
-    """An unknown phrase of the question and the known noun it was read as (None: left out)."""
-
-    phrase: str
-    replacement: str | None
-    similarity: float
-
-
-class SynonymMapper:
-    """Maps unknown words of a question to the vocabulary's nouns by sentence-encoder similarity.
-
-    For an unknown word the candidates are the word alone and the phrase it starts up to the next
-    known noun ("slice of pizza", "electric guitar"); the phrase and noun with the highest cosine
-    win. The noun takes the plural form when the phrase looks plural ("puppies" -> "dogs"), and
-    a phrase below ``threshold`` is left out.
-    """
-
-    def __init__(
-        self,
-        vocab: QuestionVocabulary,
-        embed: Callable[[list[str]], torch.Tensor],
-        threshold: float = SYNONYM_THRESHOLD,
-    ) -> None:
-        if not vocab.nouns:
-            raise ValueError("the vocabulary names no nouns to map unknown words to")
-        self.vocab = vocab
-        self.embed = embed
-        self.threshold = threshold
-        self.forms = sorted(vocab.nouns)
-        self.canonical = [vocab.nouns[f] for f in self.forms]
-        self.plural = {
-            singular: form
-            for form, singular in vocab.nouns.items()
-            if form != singular  # "fish" has no other plural form and keeps its singular
-        }
-        self._form_vectors: torch.Tensor | None = None
-
-    @staticmethod
-    def looks_plural(word: str) -> bool:
-        return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us"))
-
-    def _best(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best noun form index and cosine per row of vectors (n, d)."""
-        if self._form_vectors is None:
-            self._form_vectors = self.embed(self.forms)
-        sims = vectors @ self._form_vectors.T  # (n, forms)
-        return sims.max(dim=-1).values, sims.argmax(dim=-1)
-
-    def map(self, question: str) -> tuple[str, list[WordMapping]]:
-        """The question in known words only, and what was changed."""
-        tokens = self.vocab.tokenize(question)
-        out: list[str] = []
-        changes: list[WordMapping] = []
-        i = 0
-        while i < len(tokens):
-            if tokens[i] in self.vocab:
-                out.append(tokens[i])
-                i += 1
-                continue
-            ends = [i]  # last token of each candidate phrase
-            for j in range(i + 1, min(i + 3, len(tokens))):
-                if tokens[j] in self.vocab.nouns:
-                    ends.append(j)
-                    break
-            phrases = [" ".join(tokens[i : j + 1]) for j in ends]
-            scores, forms = self._best(self.embed(phrases))
-            pick = int(scores.argmax())
-            score, phrase, end = float(scores[pick]), phrases[pick], ends[pick]
-            if score < self.threshold:
-                changes.append(WordMapping(tokens[i], None, round(score, 3)))
-                i += 1
-                continue
-            singular = self.canonical[int(forms[pick])]
-            last = tokens[end]
-            plural = (
-                self.vocab.nouns[last] != last
-                if last in self.vocab.nouns
-                else self.looks_plural(last)
-            )
-            word = self.plural.get(singular, singular) if plural else singular
-            out.append(word)
-            changes.append(WordMapping(phrase, word, round(score, 3)))
-            i = end + 1
-        return " ".join(out), changes
 
 
 class BuiltinVQA:
@@ -196,7 +112,7 @@ class BuiltinVQA:
             return " ".join(self.vocab.tokenize(question)), [], []
         try:
             if self._mapper is None:
-                model = (encoder or (lambda: hub.get(sentence_encoder.NAME)))()
+                model = (encoder or (lambda: hub.get(shared.SENTENCE_ENCODER.name)))()
                 self._mapper = SynonymMapper(self.vocab, model.encode)
             text, changes = self._mapper.map(question)
         except ModelUnavailableError as error:
@@ -215,7 +131,6 @@ class BuiltinVQA:
             notes.append(f"Words this model does not know were left out: {', '.join(dropped)}.")
         return text, changes, notes
 
-    @torch.inference_mode()
     def predict(
         self,
         images: torch.Tensor,
@@ -271,7 +186,7 @@ SPECS: tuple[hub.ModelSpec, ...] = (
 )  # fmt: skip
 for _spec in SPECS:
     hub.register(_spec)
-sentence_encoder.register()
+shared.register()
 
 
 @dataclass
@@ -299,12 +214,8 @@ class VQAResult:
 
 
 def model_name(choice: str) -> str:
-    """A tab label or a hub name -> the hub name."""
-    if choice in MODEL_CHOICES.values():
-        return choice
-    if choice in MODEL_CHOICES:
-        return MODEL_CHOICES[choice]
-    raise InputError(f"Unknown model {choice!r}; choose one of: {', '.join(MODEL_CHOICES)}.")
+    """A choice key -> the hub name of its model; InputError for an unknown key."""
+    return CHOICES.get(choice).models[0]
 
 
 def check_question(question: str | None) -> str:
@@ -333,7 +244,7 @@ def _not_sure_note(top: list[tuple[str, float]], kind: str) -> str:
 
 
 def answer_question(
-    image_path: str | Path, question: str | None, model: str = BUILTIN, overlay: bool = True
+    image_path: str | Path, question: str | None, model: str = "builtin", overlay: bool = True
 ) -> VQAResult:
     """Answer one question about an uploaded picture; InputError for an unusable one."""
     text = check_question(question)
@@ -341,10 +252,10 @@ def answer_question(
     image = media.load_image(image_path)
     if name in CHECKPOINTS:
         builtin: BuiltinVQA = hub.get(name)
-        read = builtin.known_words(text)
+        read = _read_question(builtin, text)
         top, heat = _PREDICT((builtin.image_tensor(image), read[0]), key=name)
         return _result(builtin.name, image, read, top, heat, overlay)
-    result = hub.get(name).answer(image, text, k=TOP_K)
+    result = _answer_pretrained(name, image, text)
     kind = "probability" if result.score_kind == "sequence probability" else "score"
     top = result.answers
     not_sure = not top or top[0][1] < NOT_SURE_BELOW
@@ -360,10 +271,21 @@ def answer_question(
     )
 
 
+@hub.gpu
+def _read_question(builtin: BuiltinVQA, text: str) -> tuple[str, list[WordMapping], list[str]]:
+    """:meth:`BuiltinVQA.known_words`: unknown words are mapped by the sentence encoder."""
+    return builtin.known_words(text)
+
+
+@hub.gpu
+def _answer_pretrained(name: str, image: np.ndarray, text: str) -> Any:
+    return hub.get(name).answer(image, text, k=TOP_K)
+
+
 def answer_builtin(
     images: Sequence[np.ndarray],
     questions: Sequence[str],
-    model: str = BUILTIN,
+    model: str = "builtin",
     overlay: bool = True,
 ) -> list[VQAResult]:
     """Answer question i about image i with a built-in model, all in one batch.
@@ -373,6 +295,7 @@ def answer_builtin(
     return answer_with(hub.get(model_name(model)), images, questions, overlay)
 
 
+@hub.gpu
 def answer_with(
     vqa: BuiltinVQA,
     images: Sequence[np.ndarray],
@@ -427,15 +350,6 @@ def _result(
         attention=heat if has_map else None,
         overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
     )
-
-
-def describe(result: VQAResult) -> str:
-    """The answer as a short Markdown paragraph."""
-    lines = [f"**{result.answer}**"]
-    if result.question:
-        lines.append(f"Question as the model read it: “{result.question}”.")
-    lines += result.notes
-    return "  \n".join(lines)
 
 
 def example_questions() -> list[str]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from multimodal_core import workers
+from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning
 from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, ResultImage, user_errors
 
-TITLE = "Captioning"
+FAMILY = registry.family("captioning")
 
 INTRO = """Upload a picture (or pick an example scene) and the model describes it in words.
 The **built-in** model is *Show, Attend and Tell*: a small CNN cuts the picture into a 12 x 12
@@ -21,10 +21,6 @@ their log probability and how sure the model was of each word. The built-in mode
 the studio's synthetic world of emoji scenes; for photos choose the pretrained **BLIP**."""
 
 BEAM_COLUMNS = ["rank", "caption", "log prob", "score", "words (probability)"]
-
-
-def _model_choices() -> list[tuple[str, str]]:
-    return [(label, key) for key, label in captioning.MODEL_LABELS.items()]
 
 
 def _draw_in_worker(maps: captioning.AttentionMaps) -> np.ndarray:
@@ -55,7 +51,6 @@ def _caption(path: str | None, beam_size: float, model: str):
 
 def build_tab() -> None:
     settings = get_settings()
-    default_model = "blip" if settings.preset == "pretrained" else "builtin"
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -66,7 +61,9 @@ def build_tab() -> None:
                 elem_id="captioning-picture",
             )
             beam_size = gr.Slider(1, captioning.MAX_BEAMS, value=5, step=1, label="Beam size (k)")
-            model = gr.Radio(_model_choices(), value=default_model, label="Model")
+            model = gr.Radio(
+                captioning.CHOICES.labelled(), value=captioning.CHOICES.default(), label="Model"
+            )
             run = gr.Button("Caption", variant="primary", elem_id="captioning-run")
             examples = sorted((settings.examples_dir / "captioning").glob("*.png"))[:12]
             if examples:
@@ -101,6 +98,6 @@ def build_tab() -> None:
         _caption,
         [picture, beam_size, model],
         [caption, note, beams, attention],
-        api_name="caption",
+        api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from multimodal_core import workers
+from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import localization
 from multimodal_core.ui.common import (
@@ -22,7 +22,7 @@ from multimodal_core.ui.common import (
 
 logger = logging.getLogger(__name__)
 
-TITLE = "Sound localization"
+FAMILY = registry.family("localization")
 
 INTRO = """Upload a picture and a recording (or record one), and the model shows **where in the
 picture the sound comes from**. The **built-in** model is the lecture's *visual net + audio net +
@@ -31,10 +31,6 @@ the sound's mel spectrogram into one vector, and scores every region by how well
 sound. It learned this only by matching sounds with the pictures they came from, never from boxes.
 It knows only the studio's synthetic world (emoji instruments, animals, people, phones, bells...).
 The **zero-shot** choice names the sound with CLAP and then finds that thing with CLIPSeg."""
-
-
-def _model_choices() -> list[tuple[str, str]]:
-    return [(label, key) for key, label in localization.MODEL_LABELS.items()]
 
 
 def _read_json(path: Path) -> object:
@@ -79,7 +75,6 @@ def _localize(image_path: str | None, audio_path: str | None, model: str):
 
 def build_tab() -> None:
     settings = get_settings()
-    default_model = "zero-shot" if settings.preset == "pretrained" else "builtin"
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -95,7 +90,9 @@ def build_tab() -> None:
                 label="Recording",
                 elem_id="localization-recording",
             )
-            model = gr.Radio(_model_choices(), value=default_model, label="Model")
+            model = gr.Radio(
+                localization.CHOICES.labelled(), value=localization.CHOICES.default(), label="Model"
+            )
             run = gr.Button("Locate the sound", variant="primary", elem_id="localization-run")
             pairs = _examples(settings.examples_dir)
             if pairs:
@@ -129,6 +126,6 @@ def build_tab() -> None:
         _localize,
         [picture, recording, model],
         [overlay, spectrogram, note],
-        api_name="localize",
+        api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from multimodal_core import workers
+from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import sound
 from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
 
-TITLE = "Sound"
+FAMILY = registry.family("sound")
 
 INTRO = """Upload or record a sound to see the representations that the models of this studio listen
 to: the **waveform** (pressure over time), the **STFT spectrogram** (how much energy at each
@@ -60,7 +60,9 @@ def build_tab() -> None:
                 )
             ]
     outputs = [*pictures, facts]
-    analyse.click(_analyse, [recording], outputs, api_name="sound", concurrency_id=MODEL_QUEUE)
+    analyse.click(
+        _analyse, [recording], outputs, api_name=FAMILY.api_name, concurrency_id=MODEL_QUEUE
+    )
     recording.stop_recording(
         _analyse, [recording], outputs, api_visibility="private", concurrency_id=MODEL_QUEUE
     )

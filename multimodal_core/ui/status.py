@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
+from multimodal_core import registry
 from multimodal_core.tasks import status
 from multimodal_core.ui.common import user_errors
 
-TITLE = "Status"
+FAMILY = registry.family("status")
 
 
 def _facts() -> str:
@@ -25,15 +26,15 @@ def build_tab() -> None:
         "every visitor. A model that failed to load affects only its own tab; it is tried again "
         "on the next request."
     )
-    # Callable values are evaluated each time the page loads.
     table = gr.Dataframe(
-        value=status.model_rows,
         headers=status.STATUS_COLUMNS,
         interactive=False,
         label="Models",
         max_height=800,  # every model at once, without an inner scroll bar
         elem_id="status-models",
     )
-    facts = gr.Markdown(value=_facts)
+    facts = gr.Markdown()
     refresh = gr.Button("Refresh")
-    refresh.click(_refresh, None, [table, facts], api_name="status")
+    refresh.click(_refresh, None, [table, facts], api_name=FAMILY.api_name)
+    # Filled as each page loads; a helper event, not a second public endpoint.
+    gr.on(None, _refresh, None, [table, facts], api_visibility="private")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from multimodal_core import registry
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
 from multimodal_core.ui.common import MODEL_QUEUE, ResultGallery, ResultImage, user_errors
 
-TITLE = "Text to image"
+FAMILY = registry.family("text_to_image")
 
 INTRO = """Type a sentence and the model draws it. The **built-in** model is a *text-conditional
 GAN* (GAN-INT-CLS): a sentence encoder (MiniLM) turns your words into a vector, which is joined
@@ -20,10 +21,6 @@ world (emoji objects on coloured, grass, brick or gravel backgrounds), so descri
 The **seed** fixes the noise: the same seed draws the same pictures, another seed another
 variation. **Interpolate** keeps z fixed and walks from one sentence's vector to another's.
 The **pretrained** choice is a few-step diffusion model from the Hugging Face Hub."""
-
-
-def _model_choices() -> list[tuple[str, str]]:
-    return [(label, key) for key, label in text_to_image.MODEL_LABELS.items()]
 
 
 @user_errors("drawing the pictures")
@@ -47,7 +44,6 @@ def _interpolate(prompt_a: str, prompt_b: str, seed: float):
 
 def build_tab() -> None:
     settings = get_settings()
-    default_model = "diffusion" if settings.preset == "pretrained" else "builtin"
     gr.Markdown(INTRO)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -67,7 +63,11 @@ def build_tab() -> None:
                 elem_id="t2i-n",
             )
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            model = gr.Radio(_model_choices(), value=default_model, label="Model")
+            model = gr.Radio(
+                text_to_image.CHOICES.labelled(),
+                value=text_to_image.CHOICES.default(),
+                label="Model",
+            )
             run = gr.Button("Draw", variant="primary", elem_id="t2i-run")
             gr.Examples([[p] for p in text_to_image.EXAMPLE_PROMPTS], inputs=[prompt])
         with gr.Column(scale=2):
@@ -88,7 +88,7 @@ def build_tab() -> None:
         _generate,
         [prompt, n, seed, model],
         [gallery, note],
-        api_name="text_to_image",
+        api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )
     walk.click(

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import gradio as gr
 
-from multimodal_core import workers
+from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import voice_to_face
 from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
 
-TITLE = "Voice to face"
+FAMILY = registry.family("voice_to_face")
 
 INTRO = """Record or upload someone speaking. The **built-in** model (Speech2Face, trained on this
 studio's synthetic world of emoji people and eSpeak voices) predicts a face embedding from the
 voice and draws it. The **pretrained** route estimates an age group and a gender from the voice
 (CLAP and the pitch), writes them into a neutral prompt and lets the image model draw a portrait.
 Either way the picture is a guess about a *kind* of person, never the speaker's face."""
-
-
-def _model_choices() -> list[tuple[str, str]]:
-    return [(label, key) for key, label in voice_to_face.MODEL_LABELS.items()]
 
 
 @user_errors("drawing a face for the voice")
@@ -48,8 +44,11 @@ def build_tab() -> None:
                 label="Voice",
                 elem_id="face-voice",
             )
-            default = "pretrained" if settings.preset == "pretrained" else "builtin"
-            model = gr.Radio(_model_choices(), value=default, label="Model")
+            model = gr.Radio(
+                voice_to_face.CHOICES.labelled(),
+                value=voice_to_face.CHOICES.default(),
+                label="Model",
+            )
             seed = gr.Number(value=0, precision=0, label="Seed (pretrained portrait)")
             draw = gr.Button("Draw a face", variant="primary", elem_id="face-run")
             examples = sorted(settings.examples_dir.glob("voice_*.wav"))[:6]
@@ -86,6 +85,6 @@ def build_tab() -> None:
         _draw,
         [recording, model, seed],
         outputs,
-        api_name="voice_to_face",
+        api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )

@@ -6,6 +6,7 @@ import json
 
 import gradio as gr
 
+from multimodal_core import registry
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import vqa
 from multimodal_core.ui.common import (
@@ -16,7 +17,7 @@ from multimodal_core.ui.common import (
     user_errors,
 )
 
-TITLE = "Visual QA"
+FAMILY = registry.family("vqa")
 
 INTRO = """Upload a picture (or pick an example scene), ask a question in English, and the model
 answers from a fixed list of answers. The **built-in** model has two streams: a small CNN cuts the
@@ -58,7 +59,6 @@ def _answer(path: str | None, question: str, model: str):
 
 def build_tab() -> None:
     settings = get_settings()
-    default = vqa.VILT if settings.preset == "pretrained" else vqa.BUILTIN
     rows, questions = _examples()
     gr.Markdown(INTRO)
     with gr.Row():
@@ -76,11 +76,7 @@ def build_tab() -> None:
                 max_length=settings.max_text_chars,
                 elem_id="vqa-question",
             )
-            model = gr.Radio(
-                [(label, name) for label, name in vqa.MODEL_CHOICES.items()],
-                value=default,
-                label="Model",
-            )
+            model = gr.Radio(vqa.CHOICES.labelled(), value=vqa.CHOICES.default(), label="Model")
             run = gr.Button("Answer", variant="primary", elem_id="vqa-run")
             if rows:
                 gr.Examples(rows, inputs=[picture, question], label="Example scenes")
@@ -107,7 +103,7 @@ def build_tab() -> None:
         _answer,
         [picture, question, model],
         [answer, top, attention, notes],
-        api_name="answer",
+        api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )
     question.submit(

@@ -1,4 +1,4 @@
-"""``generate "PROMPT" --n 4 --seed 0 --out DIR``: draw pictures from a sentence."""
+"""``text-to-image "PROMPT" --n 4 --seed 0 --out DIR``: draw pictures from a sentence."""
 
 from __future__ import annotations
 
@@ -7,28 +7,25 @@ from pathlib import Path
 
 from PIL import Image
 
-from multimodal_core.cli import emit
+from multimodal_core.cli import add_model_argument, emit
 from multimodal_core.tasks import text_to_image
 
+HELP = "draw pictures from a sentence"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("generate", help="draw pictures from a sentence")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prompt", help='what to draw, e.g. "a dog on a blue background"')
     parser.add_argument(
         "--n", type=int, default=4, help=f"how many pictures, 1 to {text_to_image.MAX_IMAGES}"
     )
     parser.add_argument("--seed", type=int, default=0, help="picture i uses seed + i")
-    parser.add_argument(
-        "--model", choices=sorted(text_to_image.MODELS), default="builtin", help="default: builtin"
-    )
+    add_model_argument(parser, text_to_image.CHOICES)
     parser.add_argument(
         "--interpolate-to",
         metavar="PROMPT_B",
         help="instead: a strip from PROMPT to PROMPT_B with z fixed (built-in GAN)",
     )
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the PNG files")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

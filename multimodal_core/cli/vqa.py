@@ -1,4 +1,4 @@
-"""``answer IMAGE "QUESTION"``: the answer to a question about a picture, and the top five."""
+"""``vqa IMAGE "QUESTION"``: the answer to a question about a picture, and the top five."""
 
 from __future__ import annotations
 
@@ -7,23 +7,17 @@ from pathlib import Path
 
 from PIL import Image
 
-from multimodal_core.cli import emit
+from multimodal_core.cli import add_model_argument, emit
 from multimodal_core.tasks import vqa
 
+HELP = "answer a question about a picture (VQA)"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("answer", help="answer a question about a picture (VQA)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="a picture: PNG, JPEG, WebP ...")
     parser.add_argument("question", help='a question in English, e.g. "what is on the left?"')
-    parser.add_argument(
-        "--model",
-        choices=sorted(vqa.MODEL_CHOICES.values()),
-        default=vqa.BUILTIN,
-        help=f"default: {vqa.BUILTIN} (built-in, synthetic world)",
-    )
+    add_model_argument(parser, vqa.CHOICES)
     parser.add_argument("--attention", type=Path, help="write the attention overlay here (PNG)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

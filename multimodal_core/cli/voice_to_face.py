@@ -1,4 +1,4 @@
-"""``face AUDIO --out face.png``: draw a face for a voice, and say what it can mean."""
+"""``voice-to-face AUDIO --out face.png``: draw a face for a voice, and say what it can mean."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from multimodal_core.cli import emit
+from multimodal_core.cli import add_model_argument, emit
 from multimodal_core.tasks import voice_to_face
 
+HELP = "draw a face from a voice (voice to face)"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("face", help="draw a face from a voice (voice to face)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("audio", help="a recording of someone speaking: WAV, MP3, FLAC, OGG ...")
     parser.add_argument("--out", type=Path, help="where to write the face (PNG)")
     parser.add_argument("--spectrogram", type=Path, help="where to write the spectrogram (PNG)")
-    parser.add_argument("--model", choices=tuple(voice_to_face.MODEL_LABELS), default="builtin")
+    add_model_argument(parser, voice_to_face.CHOICES)
     parser.add_argument("--seed", type=int, default=0, help="seed of the pretrained portrait")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``caption IMAGE --beam 5``: the caption of a picture, every beam, and the attention maps."""
+"""``captioning IMAGE --beam 5``: the caption of a picture, every beam, and the attention maps."""
 
 from __future__ import annotations
 
@@ -7,25 +7,22 @@ from pathlib import Path
 
 from PIL import Image
 
-from multimodal_core.cli import emit
+from multimodal_core.cli import add_model_argument, emit
 from multimodal_core.tasks import captioning
 
+HELP = "describe a picture in words (beam search)"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("caption", help="describe a picture in words (beam search)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="a picture: PNG, JPEG, WebP ...")
     parser.add_argument("--beam", type=int, default=5, help="beam size k, 1 to 10 (default 5)")
-    parser.add_argument(
-        "--model", choices=sorted(captioning.MODELS), default="builtin", help="default: builtin"
-    )
+    add_model_argument(parser, captioning.CHOICES)
     parser.add_argument(
         "--alpha", type=float, default=None, help="length normalisation (default: the model's)"
     )
     parser.add_argument(
         "--attention", type=Path, help="write the per-word attention maps here (PNG)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``localize IMAGE AUDIO --out map.png``: where in the picture the recording's sound comes from."""
+"""``localization IMAGE AUDIO --out map.png``: where in a picture a recording's sound is."""
 
 from __future__ import annotations
 
@@ -7,25 +7,20 @@ from pathlib import Path
 
 from PIL import Image
 
-from multimodal_core.cli import emit
+from multimodal_core.cli import add_model_argument, emit
 from multimodal_core.tasks import localization
 
+HELP = "find where a sound comes from in a picture (heat map)"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "localize", help="find where a sound comes from in a picture (heat map)"
-    )
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="a picture: PNG, JPEG, WebP ...")
     parser.add_argument("audio", help="a recording: WAV, MP3, FLAC, OGG, M4A ...")
     parser.add_argument("--out", type=Path, help="write the heat-map overlay here (PNG)")
     parser.add_argument(
         "--spectrogram", type=Path, help="write the mel spectrogram picture here (PNG)"
     )
-    parser.add_argument(
-        "--model", choices=localization.MODELS, default="builtin", help="default: builtin"
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
+    add_model_argument(parser, localization.CHOICES)
 
 
 def run(args: argparse.Namespace) -> int:
