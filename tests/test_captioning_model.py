@@ -113,6 +113,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
     loaded = ShowAttendTell.from_pretrained(tmp_path)
     assert loaded.config == model.config and not loaded.training
+    assert loaded.encoder.cnn[0].weight.is_contiguous(memory_format=torch.channels_last)
     images = torch.rand(2, 3, 32, 32)
     captions = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])
     with torch.no_grad():

@@ -8,13 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from multimodal_core.models.localization import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    LocalizationConfig,
-    SoundLocalizer,
-    pixel_map,
-)
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from multimodal_core.models.localization import LocalizationConfig, SoundLocalizer, pixel_map
 
 
 def tiny_config(**overrides) -> LocalizationConfig:

@@ -11,24 +11,20 @@ face drawn from a voice.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class FaceAttributesConfig:
+class FaceAttributesConfig(ConfigMixin):
     """Hyperparameters of :class:`FaceAttributeClassifier`.
 
     Args:
@@ -64,15 +60,6 @@ class FaceAttributesConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
-    @classmethod
-    def from_dict(cls, values: dict) -> FaceAttributesConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown FaceAttributesConfig keys: {unknown}")
-        return cls(**values)
-
 
 @dataclass
 class FaceAttributesOutput:
@@ -82,8 +69,10 @@ class FaceAttributesOutput:
     loss: torch.Tensor | None = None
 
 
-class FaceAttributeClassifier(nn.Module):
+class FaceAttributeClassifier(PretrainedModel):
     """Faces (B, 3, S, S) in [0, 1] -> logits for each attribute."""
+
+    config_class = FaceAttributesConfig
 
     def __init__(self, config: FaceAttributesConfig) -> None:
         super().__init__()
@@ -125,35 +114,3 @@ class FaceAttributeClassifier(nn.Module):
             name: lg.float().softmax(-1)
             for name, lg in zip(self.config.attribute_names, out.logits, strict=True)
         }
-
-    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.config).items()}
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {
-            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in self.state_dict().items()
-        }
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-    @classmethod
-    def from_pretrained(
-        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
-    ) -> FaceAttributeClassifier:
-        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config_file = resolve_file(path_or_repo, CONFIG_NAME)
-        config = FaceAttributesConfig.from_dict(
-            json.loads(Path(config_file).read_text(encoding="utf-8"))
-        )
-        model = cls(config)
-        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True)
-        return model.to(map_location).eval()

@@ -33,25 +33,21 @@ peak (1), the map that is shown and thresholded for cIoU.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class LocalizationConfig:
+class LocalizationConfig(ConfigMixin):
     """Hyperparameters of :class:`SoundLocalizer`.
 
     Args:
@@ -136,21 +132,6 @@ class LocalizationConfig:
     def grid_size(self) -> int:
         """Side of the region grid: the map's resolution before upsampling."""
         return self.image_size // self.output_stride
-
-    @classmethod
-    def from_dict(cls, values: dict) -> LocalizationConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown LocalizationConfig keys: {unknown}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["visual_channels"] = list(self.visual_channels)
-        values["audio_channels"] = list(self.audio_channels)
-        return values
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
@@ -295,9 +276,11 @@ def symmetric_info_nce(logits: torch.Tensor) -> torch.Tensor:
     return 0.5 * (F.cross_entropy(logits, index) + F.cross_entropy(logits.t(), index))
 
 
-class SoundLocalizer(nn.Module):
+class SoundLocalizer(PretrainedModel):
     """Where in the picture does the sound come from: :class:`VisualNet` + :class:`AudioNet` +
     :class:`AttentionNet`, trained with a symmetric InfoNCE over the batch."""
+
+    config_class = LocalizationConfig
 
     def __init__(self, config: LocalizationConfig) -> None:
         super().__init__()
@@ -355,37 +338,6 @@ class SoundLocalizer(nn.Module):
                 region_logits = scale * similarity.topk(k, dim=-1).values.mean(-1)  # (Bi, Ba)
                 loss = loss + topk_weight * symmetric_info_nce(region_logits)
         return LocalizationOutput(matched_similarity, matched_attention, logits, loss)
-
-    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.config.to_dict(), indent=2) + "\n"
-        (directory / CONFIG_NAME).write_text(text, encoding="utf-8")
-        state = {
-            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in self.state_dict().items()
-        }
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-    @classmethod
-    def from_pretrained(
-        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
-    ) -> SoundLocalizer:
-        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config = LocalizationConfig.from_dict(
-            json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
-        )
-        model = cls(config)
-        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True)
-        return model.to(map_location).eval()
 
 
 BACKGROUND_QUANTILE = 0.8

@@ -32,24 +32,20 @@ Models take tensors only: log-mels come from :func:`multimodal_core.audio.log_me
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Speech2FaceConfig:
+class Speech2FaceConfig(ConfigMixin):
     """Hyperparameters of :class:`Speech2Face`.
 
     Args:
@@ -114,15 +110,6 @@ class Speech2FaceConfig:
     def grid_size(self) -> int:
         """Side of the face encoder's last feature map."""
         return self.image_size // 2 ** len(self.face_channels)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> Speech2FaceConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown Speech2FaceConfig keys: {unknown}")
-        return cls(**values)
 
 
 @dataclass
@@ -241,12 +228,14 @@ class VoiceEncoder(nn.Module):
         return F.normalize(self.head(x), dim=-1)  # (B, D)
 
 
-class Speech2Face(nn.Module):
+class Speech2Face(PretrainedModel):
     """Face encoder, face decoder, attribute head and voice encoder of one world.
 
     ``forward(log_mels)`` is the voice-to-face path used at inference; the two training stages
     call :meth:`face_autoencoder` and :meth:`forward` with targets.
     """
+
+    config_class = Speech2FaceConfig
 
     def __init__(self, config: Speech2FaceConfig) -> None:
         super().__init__()
@@ -322,45 +311,3 @@ class Speech2Face(nn.Module):
             ) * (t * t)
         loss = l1 + self.config.distill_weight * distill
         return VoiceOutput(embedding, face, loss, l1, distill)
-
-    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size)."""
-        _save(self, asdict(self.config), directory, dtype)
-
-    @classmethod
-    def from_pretrained(
-        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
-    ) -> Speech2Face:
-        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config = Speech2FaceConfig.from_dict(_read_config(path_or_repo))
-        return _load(cls(config), path_or_repo, map_location)
-
-
-def _read_config(path_or_repo: str | os.PathLike) -> dict:
-    return json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
-
-
-def _save(
-    module: nn.Module, config: dict, directory: str | os.PathLike, dtype: torch.dtype
-) -> None:
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
-    (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    state = {
-        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-        for k, v in module.state_dict().items()
-    }
-    save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-
-def _load(model: nn.Module, path_or_repo: str | os.PathLike, map_location: str) -> nn.Module:
-    state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-    state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-    model.load_state_dict(state, strict=True)
-    return model.to(map_location).eval()

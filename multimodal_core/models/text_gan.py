@@ -30,23 +30,19 @@ The generator's public API is :meth:`TextGAN.generate` (embeddings and noise -> 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
 
 
 @dataclass
-class TextGANConfig:
+class TextGANConfig(ConfigMixin):
     """Hyperparameters of :class:`TextGAN`.
 
     Args:
@@ -98,14 +94,6 @@ class TextGANConfig:
             raise ValueError(f"g_refine_blocks must be in 0..{len(self.g_channels)}")
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TextGANConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown TextGANConfig keys: {unknown}")
-        return cls(**values)
 
 
 class ConditioningAugmentation(nn.Module):
@@ -240,14 +228,27 @@ class DiscriminatorLoss:
     aux: float  # auxiliary classification loss on real pictures
 
 
-class TextGAN(nn.Module):
-    """Generator + matching-aware discriminator; only the generator is needed to draw."""
+class TextGAN(PretrainedModel):
+    """Generator + matching-aware discriminator; only the generator is needed to draw.
+
+    Only the generator is released (``save_pretrained`` / ``from_pretrained``): the
+    discriminator is needed for training alone, and its state lives in the resume file.
+    """
+
+    config_class = TextGANConfig
 
     def __init__(self, config: TextGANConfig, with_discriminator: bool = True) -> None:
         super().__init__()
         self.config = config
         self.generator = Generator(config)
         self.discriminator = Discriminator(config) if with_discriminator else None
+
+    def _released_module(self) -> nn.Module:
+        return self.generator
+
+    @classmethod
+    def _from_config(cls, config: TextGANConfig) -> TextGAN:
+        return cls(config, with_discriminator=False)
 
     def _check(self, text: torch.Tensor, z: torch.Tensor | None = None) -> None:
         if text.dim() != 2 or text.shape[1] != self.config.text_dim:
@@ -324,39 +325,6 @@ class TextGAN(nn.Module):
                 logits, labels, reduction="sum"
             ) / len(fake)
         return loss
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and the generator's model.safetensors (float16 by default).
-
-        Only the generator is released: the discriminator is needed for training alone, and its
-        state lives in the resume file.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        config["g_channels"] = list(self.config.g_channels)
-        config["d_channels"] = list(self.config.d_channels)
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {
-            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in self.generator.state_dict().items()
-        }
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-    @classmethod
-    def from_pretrained(cls, path_or_repo: str | os.PathLike, map_location: str = "cpu") -> TextGAN:
-        """Load a released generator (folder or Hub repository), strictly. Returns eval mode."""
-        config = TextGANConfig.from_dict(
-            json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
-        )
-        model = cls(config, with_discriminator=False)
-        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-        dtypes = {k: v.dtype for k, v in model.generator.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-        model.generator.load_state_dict(state, strict=True)
-        return model.to(map_location).eval()
 
 
 def noise(seeds: list[int], z_dim: int) -> torch.Tensor:

@@ -25,20 +25,17 @@ What differs from the paper, and why:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ _ARTICLES = {"an": "a"}  # "an" carries no meaning "a" lacks; merging them lets 
 
 
 @dataclass
-class VQAConfig:
+class VQAConfig(ConfigMixin):
     """Hyperparameters of :class:`StackedAttentionVQA`.
 
     Args:
@@ -141,20 +138,6 @@ class VQAConfig:
     def num_regions(self) -> int:
         return self.grid_size**2
 
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["encoder_channels"] = list(self.encoder_channels)
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> VQAConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown VQAConfig keys: {unknown}")
-        return cls(**values)
-
 
 class QuestionVocabulary:
     """Question words <-> ids; <pad> and <unk> come first (ids 0 and 1).
@@ -215,24 +198,21 @@ class QuestionVocabulary:
         return out
 
     def save(self, directory: str | os.PathLike) -> None:
-        path = Path(directory) / VOCAB_NAME
-        text = json.dumps({"words": self.words, "nouns": self.nouns}, indent=0)
-        path.write_text(text + "\n", encoding="utf-8")
+        write_json(directory, VOCAB_NAME, {"words": self.words, "nouns": self.nouns}, indent=0)
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike) -> QuestionVocabulary:
-        values = json.loads(Path(resolve_file(path_or_repo, VOCAB_NAME)).read_text())
+        values = read_json(path_or_repo, VOCAB_NAME)
         return cls(values["words"], values.get("nouns"))
 
 
 def save_answers(answers: Sequence[str], directory: str | os.PathLike) -> None:
     """Write the answer vocabulary (classifier output i is ``answers[i]``)."""
-    path = Path(directory) / ANSWERS_NAME
-    path.write_text(json.dumps({"answers": list(answers)}, indent=0) + "\n", encoding="utf-8")
+    write_json(directory, ANSWERS_NAME, {"answers": list(answers)}, indent=0)
 
 
 def load_answers(path_or_repo: str | os.PathLike) -> list[str]:
-    return list(json.loads(Path(resolve_file(path_or_repo, ANSWERS_NAME)).read_text())["answers"])
+    return list(read_json(path_or_repo, ANSWERS_NAME)["answers"])
 
 
 @dataclass
@@ -408,8 +388,10 @@ class RelationReadout(nn.Module):
         return self.compare(pair) * self.ask(question)
 
 
-class StackedAttentionVQA(nn.Module):
+class StackedAttentionVQA(PretrainedModel):
     """Image stream + question stream, stacked attention, count glimpse, answer classifier."""
+
+    config_class = VQAConfig
 
     def __init__(self, config: VQAConfig) -> None:
         super().__init__()
@@ -512,35 +494,6 @@ class StackedAttentionVQA(nn.Module):
     ) -> VQAOutput:
         """images (B, 3, H, W), questions (Q, T) ids -> :class:`VQAOutput` (loss if answers)."""
         return self.answer(self.encode_images(images), questions, image_index, answers)
-
-    # ----- checkpoints: config.json + model.safetensors, loaded strictly -----
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.config.to_dict(), indent=2) + "\n"
-        (directory / CONFIG_NAME).write_text(text, encoding="utf-8")
-        state = {
-            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in self.state_dict().items()
-        }
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-    @classmethod
-    def from_pretrained(
-        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
-    ) -> StackedAttentionVQA:
-        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config_text = Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8")
-        model = cls(VQAConfig.from_dict(json.loads(config_text)))
-        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True)
-        return model.to(map_location).eval()
 
 
 def attention_supervision_loss(attention: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -15,21 +15,17 @@ pretrained backbone, and a second head for the background word, so one network j
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, resolve_file
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
 
 
 @dataclass
-class WorldClassifierConfig:
+class WorldClassifierConfig(ConfigMixin):
     """Hyperparameters of :class:`WorldClassifier`.
 
     Args:
@@ -72,14 +68,6 @@ class WorldClassifierConfig:
         """Size of the pooled feature that diversity and the Frechet distance use."""
         return self.channels[-1]
 
-    @classmethod
-    def from_dict(cls, values: dict) -> WorldClassifierConfig:
-        """Strict: an unknown key is an error, never silently dropped."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown WorldClassifierConfig keys: {unknown}")
-        return cls(**values)
-
 
 @dataclass
 class WorldClassifierOutput:
@@ -99,8 +87,10 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
     ]
 
 
-class WorldClassifier(nn.Module):
+class WorldClassifier(PretrainedModel):
     """CNN -> pooled feature -> object logits (multi-label) and background logits."""
+
+    config_class = WorldClassifierConfig
 
     def __init__(self, config: WorldClassifierConfig) -> None:
         super().__init__()
@@ -143,34 +133,3 @@ class WorldClassifier(nn.Module):
             ) / len(images)
             out.loss = bce + F.cross_entropy(out.background_logits, background_targets)
         return out
-
-    def save_pretrained(
-        self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16
-    ) -> None:
-        """Write config.json and model.safetensors (float16 by default: half the size)."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        config = asdict(self.config)
-        for key in ("class_names", "background_names", "channels"):
-            config[key] = list(config[key])
-        (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        state = {
-            k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
-            for k, v in self.state_dict().items()
-        }
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
-
-    @classmethod
-    def from_pretrained(
-        cls, path_or_repo: str | os.PathLike, map_location: str = "cpu"
-    ) -> WorldClassifier:
-        """Load a checkpoint folder or Hub repository; every key must match. Returns eval mode."""
-        config = WorldClassifierConfig.from_dict(
-            json.loads(Path(resolve_file(path_or_repo, CONFIG_NAME)).read_text(encoding="utf-8"))
-        )
-        model = cls(config)
-        state = load_file(resolve_file(path_or_repo, WEIGHTS_NAME), device=map_location)
-        dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-        state = {k: v.to(dtypes[k]) if k in dtypes else v for k, v in state.items()}
-        model.load_state_dict(state, strict=True)
-        return model.to(map_location).eval()
