@@ -75,7 +75,7 @@ def test_easyvqa_checkpoint_answers_test_images() -> None:
     texts, answers, ids = easy_vqa.get_test_questions()
     paths = easy_vqa.get_test_image_paths()
     right = [
-        vqa.answer_question(paths[i], t, vqa.BUILTIN_EASYVQA).answer == a
+        vqa.answer_question(paths[i], t, "easyvqa").answer == a
         for t, a, i in list(zip(texts, answers, ids, strict=True))[:40]
     ]
     assert sum(right) / len(right) >= 0.9
