@@ -7,12 +7,15 @@ sentence never contains a traceback or a path of the server.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from multimodal_core.errors import InputError
@@ -62,6 +65,11 @@ class AudioClip:
     @property
     def seconds(self) -> float:
         return len(self.samples) / self.sample_rate
+
+    def resampled(self, sample_rate: int) -> AudioClip:
+        """The same recording at another rate (decode once, then feed models of several rates)."""
+        samples = np.clip(resample(self.samples, self.sample_rate, sample_rate), -1.0, 1.0)
+        return dataclasses.replace(self, samples=samples, sample_rate=sample_rate)
 
     @property
     def notes(self) -> list[str]:
@@ -210,8 +218,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_audio(path: str | Path, sample_rate: int, settings: Settings | None = None) -> AudioClip:
-    """Decode an uploaded recording to mono float32 at ``sample_rate``.
+def load_audio(
+    path: str | Path, sample_rate: int | None, settings: Settings | None = None
+) -> AudioClip:
+    """Decode an uploaded recording to mono float32 at ``sample_rate`` (None: its own rate).
 
     WAV, FLAC, OGG/Opus and MP3 go through soundfile; M4A/AAC and anything else that soundfile
     cannot read go through PyAV. Only the first ``max_audio_seconds`` are decoded.
@@ -236,11 +246,8 @@ def load_audio(path: str | Path, sample_rate: int, settings: Settings | None = N
             f"This recording is only {1000 * len(samples) / source_rate:.0f} ms long; "
             "please upload at least a second of sound."
         )
-    if source_rate != sample_rate:
-        import soxr
-
-        samples = soxr.resample(samples, source_rate, sample_rate).astype(np.float32)
-    samples = np.clip(samples, -1.0, 1.0)
+    sample_rate = sample_rate or source_rate
+    samples = np.clip(resample(samples, source_rate, sample_rate), -1.0, 1.0)
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
     trimmed = original_seconds > max_seconds + 1e-3
     return AudioClip(
@@ -252,6 +259,15 @@ def load_audio(path: str | Path, sample_rate: int, settings: Settings | None = N
         trimmed=trimmed,
         silent=peak < SILENCE_PEAK,
     )
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Band-limited resampling (soxr) of mono float32 samples: the project's one resampler."""
+    if from_rate == to_rate:
+        return samples
+    import soxr
+
+    return soxr.resample(samples, from_rate, to_rate).astype(np.float32)
 
 
 def require_sound(clip: AudioClip) -> AudioClip:
@@ -330,3 +346,19 @@ def _not_a_recording_sentence(path: Path) -> str:
     if kind in ("sound", "mp4"):
         return f"This recording is damaged or in a format we cannot read; {PLEASE_AUDIO}."
     return f"This file is not a sound recording we can read; {PLEASE_AUDIO}."
+
+
+def squash_to_square(picture: np.ndarray, side: int) -> np.ndarray:
+    """An (H, W, 3) picture as (side, side, 3), squashed rather than cropped, as every built-in
+    model sees it: the world's scenes are square, and squashing keeps left on the left and each
+    object in its grid cell. Bilinear with antialiasing, so large uploads do not alias. A float
+    picture comes back float in [0, 1]; a uint8 one comes back rounded to uint8 (the training data
+    is resized that way)."""
+    if picture.shape[:2] == (side, side):
+        return picture if picture.dtype == np.uint8 else np.clip(picture, 0.0, 1.0)
+    tensor = torch.from_numpy(np.array(picture)).permute(2, 0, 1)[None].float()  # (1, 3, H, W)
+    out = F.interpolate(tensor, (side, side), mode="bilinear", antialias=True, align_corners=False)
+    pixels = out[0].permute(1, 2, 0)
+    if picture.dtype == np.uint8:
+        return pixels.round().clamp(0, 255).to(torch.uint8).numpy()
+    return pixels.clamp(0.0, 1.0).numpy()

@@ -69,6 +69,24 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
+def enlarge(picture: np.ndarray, side: int, smooth: bool = False) -> np.ndarray:
+    """A small uint8 picture enlarged by a whole factor to about ``side`` pixels for the page.
+
+    The browser shows a picture at most at its own size and blurs it when it scales it, so a 64 px
+    drawing or a 128 px heat map would be a thumbnail, or a blur. Nearest pixels keep drawings and
+    maps crisp; ``smooth`` (bicubic) suits a face. A picture already that large is returned as is.
+    """
+    factor = side // max(picture.shape[:2])
+    if factor <= 1:
+        return picture
+    if not smooth:
+        return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    height, width = picture.shape[:2]
+    return np.asarray(
+        Image.fromarray(picture).resize((width * factor, height * factor), Image.Resampling.BICUBIC)
+    )
+
+
 def tile_picture(image: np.ndarray, tile: int) -> np.ndarray:
     """The picture as a (tile, tile, 3) uint8 square, as each tile of :func:`overlay_grid` shows
     it; a picture already that size comes back unchanged."""

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from multimodal_core import hub
+from multimodal_core import hub, viz
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.text_gan import TextGAN, TextGANConfig
 from multimodal_core.settings import get_settings
@@ -86,7 +86,7 @@ def test_interpolation_keeps_z_and_moves_between_the_prompts(tiny_checkpoint: Pa
     assert np.array_equal(walk.images[0], a) and np.array_equal(walk.images[-1], b)
     sheet = text_to_image.strip(walk.images, scale=2, gap=2)
     assert sheet.shape == (32, 5 * 32 + 4 * 2, 3)
-    assert text_to_image.enlarge(a, 64).shape == (64, 64, 3)
+    assert viz.enlarge(a, 64).shape == (64, 64, 3)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from multimodal_core import hub, media, viz
 from multimodal_core.batching import MicroBatcher
@@ -130,27 +129,14 @@ class BuiltinCaptioner:
         return next(self.model.parameters()).device
 
     def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
-        """RGB float pictures (H, W, 3) in [0, 1], any size -> (B, 3, S, S) on the model's device.
-
-        Pictures are squashed to the model's square input (the world's scenes are square), with
-        antialiasing so large uploads do not alias.
-        """
+        """RGB float pictures (H, W, 3) in [0, 1], any size -> (B, 3, S, S) on the model's device,
+        each squashed to the model's square input (``media.squash_to_square``)."""
         size = self.model.config.image_size
         param = next(self.model.parameters())
-        batch = []
-        for image in images:
-            tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(
-                2, 0, 1
-            )
-            if tensor.shape[1:] != (size, size):
-                tensor = F.interpolate(
-                    tensor[None],
-                    size=(size, size),
-                    mode="bilinear",
-                    antialias=True,
-                    align_corners=False,
-                )[0]
-            batch.append(tensor.clamp(0.0, 1.0))
+        batch = [
+            torch.from_numpy(media.squash_to_square(image, size)).permute(2, 0, 1)
+            for image in images
+        ]
         return torch.stack(batch).to(param.device, param.dtype)
 
 

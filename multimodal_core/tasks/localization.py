@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from multimodal_core import audio, hub, media, viz
 from multimodal_core.backends import shared
@@ -122,14 +121,9 @@ shared.register()
 
 
 def prepare_image(image: np.ndarray, size: int) -> torch.Tensor:
-    """RGB (H, W, 3) in [0, 1], any size -> (1, 3, size, size): squashed with antialiasing, so
-    grid cells map back onto the picture uniformly."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
-    if tensor.shape[1:] != (size, size):
-        tensor = F.interpolate(
-            tensor[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )[0]
-    return tensor.clamp(0.0, 1.0)[None]
+    """RGB (H, W, 3) in [0, 1], any size -> (1, 3, size, size): squashed
+    (``media.squash_to_square``), so grid cells map back onto the picture uniformly."""
+    return torch.from_numpy(media.squash_to_square(image, size)).permute(2, 0, 1)[None]
 
 
 def log_mel_features(model: SoundLocalizer, samples: np.ndarray) -> torch.Tensor:
@@ -195,14 +189,16 @@ def _zero_shot(
             f"CLAP is unsure what this sound is (best tag {result.tag!r} at "
             f"{result.probability:.0%}), so the map may show the wrong thing."
         )
-    mel = audio.log_mel(clip.samples[:: CLAP_SAMPLE_RATE // 16_000], audio.FeatureConfig())
+    features = audio.FeatureConfig()  # the Sound tab's log-mel, at its 16 kHz
+    hearing = media.resample(clip.samples, CLAP_SAMPLE_RATE, features.sample_rate)
+    mel = audio.log_mel(hearing, features)
     return LocalizationResult(
         model="zero-shot",
         heat=result.heat,
         overlay=viz.overlay_heatmap(
             image, result.heat, alpha=0.55 if confident else LOW_CONFIDENCE_ALPHA, normalize=False
         ),
-        spectrogram=draw(Hearing(mel.numpy(), 16_000, audio.FeatureConfig().hop_length)),
+        spectrogram=draw(Hearing(mel.numpy(), features.sample_rate, features.hop_length)),
         peak=_peak(result.heat),
         confidence=result.probability,
         confident=confident,

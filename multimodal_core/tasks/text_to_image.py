@@ -264,10 +264,3 @@ def strip(images: list[np.ndarray], scale: int = 2, gap: int = 2) -> np.ndarray:
     spacer = np.full((height, gap, 3), 255, np.uint8)
     parts = [p for image in big for p in (image, spacer)][:-1]
     return np.concatenate(parts, axis=1)
-
-
-def enlarge(image: np.ndarray, side: int = 256) -> np.ndarray:
-    """A small picture enlarged with nearest pixels to about ``side`` (64 px GAN pictures would
-    be blurred by the browser); larger pictures are returned as they are."""
-    factor = max(1, side // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, 0), factor, 1) if factor > 1 else image

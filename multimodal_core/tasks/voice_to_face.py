@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from multimodal_core import audio, hub, media
+from multimodal_core import audio, hub, media, viz
 from multimodal_core.backends import shared
 from multimodal_core.backends import voice_to_face as pretrained
+from multimodal_core.backends.localization import CLAP_SAMPLE_RATE
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError
 from multimodal_core.models.speech2face import Speech2Face
@@ -131,10 +131,6 @@ def pitch_spectrogram_image(
     return audio.spectrogram_image(db[:rows], sample_rate, hop, title, fmax=top_hz, curve=track)
 
 
-def _enlarge(face: np.ndarray, side: int = FACE_DISPLAY) -> np.ndarray:
-    return np.asarray(Image.fromarray(face).resize((side, side), Image.Resampling.BICUBIC))
-
-
 # ----- the task ------------------------------------------------------------------------------
 
 
@@ -197,20 +193,26 @@ class VoiceAnalysis:
     """What a recording gives before any model: the decoded clip, its pitch track and the
     picture of both. It needs no model, so the server computes it in a worker process."""
 
-    path: str
-    clip: media.AudioClip
+    clip: media.AudioClip  # at the built-in voice encoder's rate
     pitch: pretrained.PitchTrack
     spectrogram: np.ndarray  # (h, w, 3) uint8: spectrogram with the pitch track
+    clap_samples: np.ndarray | None = None  # at CLAP's rate, for the pretrained choice only
 
 
-def analyse_voice(path: str | Path) -> VoiceAnalysis:
-    """Decode and check a recording, track its pitch and draw it; raises ``InputError`` for
-    unusable files."""
-    clip = media.load_audio(path, FEATURES.sample_rate)
+def analyse_voice(path: str | Path, model: str = "builtin") -> VoiceAnalysis:
+    """Decode and check a recording once, track its pitch and draw it; raises ``InputError`` for
+    unusable files. The pretrained choice also gets the recording at CLAP's rate, resampled from
+    the same decoding."""
+    wants_clap = CHOICES.get(model).pretrained
+    decoded = media.load_audio(path, None)
+    clip = decoded.resampled(FEATURES.sample_rate)
     _check_clip(clip)
     pitch = pretrained.pitch_track(clip.samples, clip.sample_rate)
     picture = pitch_spectrogram_image(clip.samples, clip.sample_rate, pitch)
-    return VoiceAnalysis(str(path), clip, pitch, picture)
+    clap = None
+    if wants_clap:
+        clap = decoded.resampled(CLAP_SAMPLE_RATE).samples
+    return VoiceAnalysis(clip, pitch, picture, clap)
 
 
 def check_model(model: str) -> None:
@@ -232,11 +234,16 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
     prompt = None
     if model == "builtin":
         answer = draw_face(hub.get(BUILTIN), clip.samples)
-        face, age, gender = _enlarge(answer.face), answer.age, answer.gender
+        face, age, gender = (
+            viz.enlarge(answer.face, FACE_DISPLAY, smooth=True),
+            answer.age,
+            answer.gender,
+        )
         best = max(age.values()) * max(gender.values())
     else:
-        clip48 = media.load_audio(voice.path, 48_000)
-        traits = _traits(clip48.samples, pitch)
+        if voice.clap_samples is None:
+            raise ValueError("analyse_voice(path, model) gives the recording at CLAP's rate")
+        traits = _traits(voice.clap_samples, pitch)
         face, prompt = _portrait(traits, seed)
         age, gender = traits.age, traits.gender
         best = max(traits.joint.values())
@@ -265,7 +272,7 @@ def voice_to_face(path: str | Path, model: str = "builtin", seed: int = 0) -> Vo
     """Decode a recording and draw a face for it; raises ``InputError`` for unusable files and
     ``ModelUnavailableError`` when the chosen model cannot be loaded."""
     check_model(model)
-    return face_for(analyse_voice(path), model, seed)
+    return face_for(analyse_voice(path, model), model, seed)
 
 
 def describe(result: VoiceToFaceResult) -> str:

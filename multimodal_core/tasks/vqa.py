@@ -27,7 +27,6 @@ from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
 from multimodal_core.settings import get_settings
 from multimodal_core.synonyms import SynonymMapper, WordMapping
-from multimodal_core.train.vqa import resize_square
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ class BuiltinVQA:
         """(H, W, 3) float in [0, 1] -> (3, S, S): squeezed to the model's square input, so
         left stays left and top stays top whatever the picture's shape."""
         pixels = (np.clip(image, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-        resized = resize_square(pixels, self.image_size)  # the resize training used
+        resized = media.squash_to_square(pixels, self.image_size)  # as the training data
         return torch.from_numpy(np.array(resized)).permute(2, 0, 1).float().div_(255.0)
 
     def known_words(

@@ -25,6 +25,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 MODEL_QUEUE = "model"
 """Concurrency id shared by every event that runs a model, so GPU work waits in one queue."""
 
+SHOWN_SIDE = 384
+"""About how wide a result picture is sent (``viz.enlarge``): a 128 px heat map of an example
+scene would otherwise be a thumbnail in a wide column."""
+
 
 class ImageUpload(gr.Image):
     """An image input that hands the raw upload path to ``media.load_image``.
@@ -87,21 +91,6 @@ class ResultGallery(gr.Gallery):
             return picture if caption is None else (picture, caption)
 
         return super().postprocess(None if value is None else [written(i) for i in value])
-
-
-def shown_large(picture: np.ndarray | None, side: int = 384) -> Image.Image | None:
-    """A small result picture enlarged with crisp pixels to about ``side`` for the page.
-
-    The browser shows a picture at most at its own size, so the 128 px heat map of an example
-    scene would be a thumbnail in a wide column; larger pictures are returned as they are.
-    """
-    if picture is None:
-        return None
-    image = Image.fromarray(picture)
-    factor = side // max(image.size)
-    if factor <= 1:
-        return image
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
 
 
 def user_errors(action: str) -> Callable[[F], F]:

@@ -9,14 +9,14 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from multimodal_core import registry, workers
+from multimodal_core import registry, viz, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import localization
 from multimodal_core.ui.common import (
     MODEL_QUEUE,
+    SHOWN_SIDE,
     ImageUpload,
     ResultImage,
-    shown_large,
     user_errors,
 )
 
@@ -70,7 +70,11 @@ def _localize(image_path: str | None, audio_path: str | None, model: str):
             "Please upload or record a sound too, or pick an example.", print_exception=False
         )
     result = localization.localize(image_path, audio_path, model, draw=_draw_in_worker)
-    return shown_large(result.overlay), result.spectrogram, localization.describe(result)
+    return (
+        viz.enlarge(result.overlay, SHOWN_SIDE),
+        result.spectrogram,
+        localization.describe(result),
+    )
 
 
 def build_tab() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from multimodal_core import registry
+from multimodal_core import registry, viz
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
 from multimodal_core.ui.common import MODEL_QUEUE, ResultGallery, ResultImage, user_errors
+
+GALLERY_SIDE = 256  # the 64 px pictures, enlarged with crisp pixels
 
 FAMILY = registry.family("text_to_image")
 
@@ -30,7 +32,7 @@ def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progre
 
     result = text_to_image.generate_images(prompt, int(n), int(seed), model, report)
     gallery = [
-        (text_to_image.enlarge(image), f"seed {s}")
+        (viz.enlarge(image, GALLERY_SIDE), f"seed {s}")
         for image, s in zip(result.images, result.seeds, strict=True)
     ]
     return gallery, f"**Note:** {result.note}" if result.note else ""

@@ -22,7 +22,8 @@ Either way the picture is a guess about a *kind* of person, never the speaker's 
 def _draw(path: str | None, model: str, seed: float):
     model = model or "builtin"
     voice_to_face.check_model(model)
-    voice = workers.run(voice_to_face.analyse_voice, path)  # librosa and matplotlib: off the GIL
+    # librosa and matplotlib: off the interpreter lock
+    voice = workers.run(voice_to_face.analyse_voice, path, model)
     result = voice_to_face.face_for(voice, model, int(seed or 0))
     return (
         result.face,

@@ -6,14 +6,14 @@ import json
 
 import gradio as gr
 
-from multimodal_core import registry
+from multimodal_core import registry, viz
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import vqa
 from multimodal_core.ui.common import (
     MODEL_QUEUE,
+    SHOWN_SIDE,
     ImageUpload,
     ResultImage,
-    shown_large,
     user_errors,
 )
 
@@ -54,7 +54,8 @@ def _answer(path: str | None, question: str, model: str):
         )
     result = vqa.answer_question(path, question, model)
     top = {answer: score for answer, score in result.top}
-    return f"## {result.answer}", top, shown_large(result.overlay), "  \n".join(result.notes)
+    overlay = None if result.overlay is None else viz.enlarge(result.overlay, SHOWN_SIDE)
+    return f"## {result.answer}", top, overlay, "  \n".join(result.notes)
 
 
 def build_tab() -> None:

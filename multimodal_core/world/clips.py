@@ -9,15 +9,6 @@ PEAK_LIMIT = 0.99
 SILENCE_RMS = 1e-5  # a clip quieter than this (-100 dBFS) is a generator bug, never returned
 
 
-def resample(clip: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Band-limited resampling (soxr) of a mono float32 clip."""
-    if from_rate == to_rate:
-        return clip
-    import soxr
-
-    return soxr.resample(clip, from_rate, to_rate).astype(np.float32)
-
-
 def fit_length(clip: np.ndarray, n: int) -> np.ndarray:
     """Cut to ``n`` samples, or pad the end with silence."""
     if len(clip) >= n:

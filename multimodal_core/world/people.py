@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from multimodal_core import media
 from multimodal_core.world import clips, speech
 from multimodal_core.world.backgrounds import COLOURS, render_background
 from multimodal_core.world.catalogue import CLASSES, SKIN_TONES, article
@@ -118,7 +119,7 @@ def speak_clip(
             pieces += [audio, pause]
             total += len(audio) + len(pause)
         native = voice.sample_rate
-    clip = clips.resample(np.concatenate(pieces)[:target], native, sample_rate)
+    clip = media.resample(np.concatenate(pieces)[:target], native, sample_rate)
     return clips.normalise(clips.fit_length(clip, round(seconds * sample_rate)), "speech")
 
 
