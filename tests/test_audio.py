@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from multimodal_core import audio
+from multimodal_core import audio, sound_pictures
 
 RATE = 16_000
 
@@ -60,8 +60,8 @@ def test_bad_feature_config_is_refused() -> None:
 
 def test_pictures_are_rgb_images() -> None:
     samples = tone(440)
-    wave = audio.waveform_image(samples, RATE)
-    spec = audio.spectrogram_image(audio.log_mel(samples), RATE, 160, "mel", scale="mel")
+    wave = sound_pictures.waveform_image(samples, RATE)
+    spec = sound_pictures.spectrogram_image(audio.log_mel(samples), RATE, 160, "mel", scale="mel")
     for picture in (wave, spec):
         assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
         assert picture.shape[0] > 100 and picture.shape[1] > 300
@@ -73,24 +73,30 @@ def test_a_spare_plot_draws_the_same_picture_as_a_new_one() -> None:
     (its trace, colour range, ticks or curve)."""
     noise = np.random.default_rng(0).normal(0.0, 0.1, RATE).astype(np.float32)
     loud, quiet = tone(440) + noise, 0.05 * noise[: RATE // 2]  # pictures with many colours
-    track = audio.Curve(np.array([0.1, 0.5, 0.9]), np.array([200.0, 300.0, 250.0]), "pitch")
+    track = sound_pictures.Curve(
+        np.array([0.1, 0.5, 0.9]), np.array([200.0, 300.0, 250.0]), "pitch"
+    )
     draws = {
-        "waveform": lambda x: audio.waveform_image(x, RATE),
-        "short waveform": lambda x: audio.waveform_image(x[:300], RATE),
-        "mel": lambda x: audio.spectrogram_image(audio.log_mel(x), RATE, 160, "m", scale="mel"),
-        "mfcc": lambda x: audio.spectrogram_image(
+        "waveform": lambda x: sound_pictures.waveform_image(x, RATE),
+        "short waveform": lambda x: sound_pictures.waveform_image(x[:300], RATE),
+        "mel": lambda x: sound_pictures.spectrogram_image(
+            audio.log_mel(x), RATE, 160, "m", scale="mel"
+        ),
+        "mfcc": lambda x: sound_pictures.spectrogram_image(
             audio.mfcc(audio.log_mel(x)), RATE, 160, "c", scale="coefficient", unit="value"
         ),
-        "curve": lambda x: audio.spectrogram_image(
+        "curve": lambda x: sound_pictures.spectrogram_image(
             audio.to_db(audio.power_spectrogram(x, 512, 160)), RATE, 160, "p", curve=track
         ),
     }
     for name, draw in draws.items():
-        audio._SPARE_PLOTS.clear()
+        sound_pictures._SPARE_PLOTS.clear()
         first = draw(loud)  # drawn on a new plot
         other = draw(quiet)  # the same plot, other data
         again = draw(loud)
-        assert [q.qsize() for q in audio._SPARE_PLOTS.values()] == [1], name  # one served all
+        assert [q.qsize() for q in sound_pictures._SPARE_PLOTS.values()] == [1], (
+            name
+        )  # one served all
         assert not np.array_equal(first, other), name
         assert np.array_equal(first, again), name
         if "waveform" not in name:  # the colours follow each request's own range of values
@@ -104,7 +110,7 @@ def test_plots_drawn_at_once_by_many_requests_match_plots_drawn_alone() -> None:
     clips = [tone(f, seconds=s) for f, s in ((300, 1.0), (900, 0.5), (2000, 0.8), (5000, 0.3))]
 
     def draw(clip: np.ndarray) -> np.ndarray:
-        return audio.spectrogram_image(audio.log_mel(clip), RATE, 160, "mel", scale="mel")
+        return sound_pictures.spectrogram_image(audio.log_mel(clip), RATE, 160, "mel", scale="mel")
 
     alone = [draw(clip) for clip in clips]
     with ThreadPoolExecutor(8) as pool:
@@ -126,11 +132,11 @@ def test_pinned_axis_labels_clear_the_widest_tick_labels_inside_the_picture() ->
     five-digit frequencies (44.1 kHz audio) and a colour bar down to -100 dB."""
     rate = 44_100
     values = np.linspace(-100.0, 0.0, 64 * 50, dtype=np.float32).reshape(64, 50)
-    audio._SPARE_PLOTS.clear()
-    audio.spectrogram_image(values, rate, 512, "linear")
-    audio.spectrogram_image(values, rate, 512, "mel", scale="mel")
-    audio.waveform_image(tone(440), RATE)
-    for layout, spares in audio._SPARE_PLOTS.items():
+    sound_pictures._SPARE_PLOTS.clear()
+    sound_pictures.spectrogram_image(values, rate, 512, "linear")
+    sound_pictures.spectrogram_image(values, rate, 512, "mel", scale="mel")
+    sound_pictures.waveform_image(tone(440), RATE)
+    for layout, spares in sound_pictures._SPARE_PLOTS.items():
         plot = spares.get_nowait()
         figure = plot[0] if isinstance(plot, tuple) else plot.figure
         renderer = figure.canvas.get_renderer()
@@ -155,15 +161,15 @@ def test_pinned_axis_labels_clear_the_widest_tick_labels_inside_the_picture() ->
 
 def test_an_unknown_spectrogram_scale_is_refused() -> None:
     with pytest.raises(ValueError, match="scale"):
-        audio.spectrogram_image(np.zeros((4, 4)), RATE, 160, "x", scale="log")
+        sound_pictures.spectrogram_image(np.zeros((4, 4)), RATE, 160, "x", scale="log")
 
 
 def test_a_long_waveform_is_drawn_as_its_envelope_where_the_sound_is() -> None:
     samples = np.zeros(4 * RATE, np.float32)
     samples[3 * RATE :] = tone(440)[:RATE]  # silence, then one loud second
-    picture = audio.waveform_image(samples, RATE).astype(int)
+    picture = sound_pictures.waveform_image(samples, RATE).astype(int)
     line = (picture[..., 2] > 120) & (picture[..., 0] < 90)  # the plot's blue
     loud = np.flatnonzero(line.sum(axis=0) > 40)  # columns with a tall stroke of blue
     width = picture.shape[1]  # the axes run from 0.11 to 0.97 of it: 3 s of 4 is at 0.755
     assert 0.74 * width < loud.min() and loud.max() < 0.98 * width
-    assert audio.waveform_image(tone(440)[:100], RATE).std() > 10  # a short clip: a line
+    assert sound_pictures.waveform_image(tone(440)[:100], RATE).std() > 10  # a short clip: a line

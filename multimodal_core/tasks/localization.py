@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multimodal_core import audio, hub, media, viz
+from multimodal_core import audio, hub, media, sound_pictures, viz
 from multimodal_core.backends import shared
 from multimodal_core.backends.localization import (
     CLAP_SAMPLE_RATE,
@@ -227,7 +227,7 @@ class Hearing:
 def hearing_image(hearing: Hearing) -> np.ndarray:
     """The picture of what the model heard, as RGB uint8. It needs no model, so the server draws
     it in a worker process (matplotlib holds the interpreter lock while it draws)."""
-    return audio.spectrogram_image(
+    return sound_pictures.spectrogram_image(
         hearing.mel_db,
         hearing.sample_rate,
         hearing.hop_length,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_core import audio, media
+from multimodal_core import audio, media, sound_pictures
 
 ANALYSIS = audio.FeatureConfig(sample_rate=22_050, n_fft=1024, hop_length=256, n_mels=96)
 """22.05 kHz keeps everything up to 11 kHz visible; 46 ms windows give readable harmonics."""
@@ -62,12 +62,12 @@ def analyse_sound(path: str | Path) -> SoundAnalysis:
         notes=clip.notes,
     )
     return SoundAnalysis(
-        waveform=audio.waveform_image(samples, rate),
-        stft=audio.spectrogram_image(stft_db, rate, hop, "STFT spectrogram (power, dB)"),
-        mel=audio.spectrogram_image(
+        waveform=sound_pictures.waveform_image(samples, rate),
+        stft=sound_pictures.spectrogram_image(stft_db, rate, hop, "STFT spectrogram (power, dB)"),
+        mel=sound_pictures.spectrogram_image(
             mel_db, rate, hop, "Mel spectrogram (dB)", scale="mel", fmin=ANALYSIS.fmin
         ),
-        mfcc=audio.spectrogram_image(
+        mfcc=sound_pictures.spectrogram_image(
             coefficients, rate, hop, f"MFCC (first {N_MFCC})", scale="coefficient", unit="value"
         ),
         facts=facts,

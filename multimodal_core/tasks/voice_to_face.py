@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from multimodal_core import audio, hub, media, viz
+from multimodal_core import audio, hub, media, sound_pictures, viz
 from multimodal_core.backends import shared
 from multimodal_core.backends import voice_to_face as pretrained
 from multimodal_core.backends.localization import CLAP_SAMPLE_RATE
@@ -125,10 +125,12 @@ def pitch_spectrogram_image(
     rows = int(top_hz / (sample_rate / n_fft)) + 1
     track = None
     if np.isfinite(pitch.f0).any():
-        track = audio.Curve(pitch.times, pitch.f0, "pitch (pyin)")
+        track = sound_pictures.Curve(pitch.times, pitch.f0, "pitch (pyin)")
     median = f", median {pitch.median_hz:.0f} Hz" if pitch.median_hz else ""
     title = f"Spectrogram and pitch track ({pitch.voiced_fraction:.0%} voiced{median})"
-    return audio.spectrogram_image(db[:rows], sample_rate, hop, title, fmax=top_hz, curve=track)
+    return sound_pictures.spectrogram_image(
+        db[:rows], sample_rate, hop, title, fmax=top_hz, curve=track
+    )
 
 
 # ----- the task ------------------------------------------------------------------------------
