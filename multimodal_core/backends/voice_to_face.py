@@ -62,7 +62,6 @@ PITCH_RESOLUTION = 0.25  # semitones per pitch bin: 5x faster than librosa's 0.1
 MIN_VOICED_FRACTION = 0.15  # below this the pitch says nothing (music, noise, whispering)
 LOW_CONFIDENCE = 0.5  # a best age-gender probability under this is called a low-confidence guess
 
-AGE_WORDS = {"child": "child", "adult": "adult", "older": "elderly"}
 GENDER_WORDS = {
     ("child", "female"): "girl",
     ("child", "male"): "boy",

@@ -31,7 +31,6 @@ TEXTURES: dict[str, tuple[int, int, int]] = {
 """scikit-image texture name -> the tint that makes it look like what its word says."""
 
 BACKGROUND_WORDS: tuple[str, ...] = (*COLOURS, *TEXTURES)
-KINDS: tuple[str, ...] = ("plain", "gradient", "texture")
 _COLOUR_JITTER = 8  # per-channel jitter, small enough that a colour keeps its name
 
 
