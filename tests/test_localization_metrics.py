@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from multimodal_core.evaluate.localization import (
+from multimodal_core.evaluate.metrics import (
     auc,
     box_mask,
     centre_prior,

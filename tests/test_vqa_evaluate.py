@@ -8,7 +8,7 @@ import torch
 
 from multimodal_core.evaluate import vqa as evaluate
 from multimodal_core.models.vqa import QuestionVocabulary, VQAConfig
-from multimodal_core.train import vqa as train
+from multimodal_core.world.qa_stores import hop_targets, world_store
 
 
 class _Looker:
@@ -23,10 +23,10 @@ class _Looker:
 
 
 def test_looks_scores_hop_peaks_against_the_questions_objects() -> None:
-    store = train.world_store("validation", 12, 96, grid=12)
+    store = world_store("validation", 12, 96, grid=12)
     (batch,) = store.batches()
     config = VQAConfig(vocab_size=10, num_answers=5)
-    targets = train.hop_targets(batch.looks, config.hops, config.num_regions)
+    targets = hop_targets(batch.looks, config.hops, config.num_regions)
     vocab = QuestionVocabulary(["<pad>", "<unk>"])
     assert "relation" in batch.types and targets.any()
     right = evaluate._looks((_Looker(config, targets), vocab), [batch])

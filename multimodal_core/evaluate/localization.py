@@ -31,91 +31,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multimodal_core.evaluate.cards import write_localization_card
+from multimodal_core.evaluate.metrics import (
+    argmax_yx,
+    auc,
+    box_mask,
+    centre_prior,
+    ciou,
+    ciou_at,
+    in_box,
+    peaks_on_both,
+)
+
 logger = logging.getLogger(__name__)
-
-CIOU_CUTS = np.linspace(0.0, 1.0, 21)  # the success curve's cIoU cuts (as in LVS's code)
-PEAK_SUPPRESSION = 24  # px: a second peak must lie this far from the first (objects >= 33 apart)
-
-
-# ----- metrics ------------------------------------------------------------------------------
-
-
-def box_mask(box: tuple[int, int, int, int] | np.ndarray, height: int, width: int) -> np.ndarray:
-    """(H, W) bool of a box (x0, y0, x1, y1), x1 and y1 exclusive."""
-    x0, y0, x1, y1 = (int(v) for v in box)
-    mask = np.zeros((height, width), dtype=bool)
-    mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)] = True
-    return mask
-
-
-def ciou(heat: np.ndarray, truth: np.ndarray, threshold: float) -> float:
-    """Senocak et al.'s consensus IoU of one map in [0, 1] against a ground-truth weight map.
-
-    A = pixels where ``heat >= threshold``; cIoU = sum_{A} g / (sum g + |A outside G|), with
-    G the pixels where g > 0. For a 0/1 box this is the IoU of A and the box; an empty A gives 0.
-    """
-    truth = np.asarray(truth, dtype=np.float64)
-    if truth.sum() <= 0:
-        raise ValueError("the ground truth marks no pixel")
-    active = np.asarray(heat) >= threshold
-    return float(truth[active].sum() / (truth.sum() + np.count_nonzero(active & (truth <= 0))))
-
-
-def success_curve(cious: np.ndarray | list[float]) -> np.ndarray:
-    """Share of samples whose cIoU reaches each cut of :data:`CIOU_CUTS`."""
-    values = np.asarray(cious, dtype=np.float64)
-    return np.array([(values >= cut).mean() for cut in CIOU_CUTS])
-
-
-def ciou_at(cious: np.ndarray | list[float], cut: float = 0.5) -> float:
-    """The share of samples with cIoU >= ``cut`` (what Senocak et al. report as "cIoU")."""
-    return float((np.asarray(cious) >= cut).mean())
-
-
-def auc(cious: np.ndarray | list[float]) -> float:
-    """Area under the success curve over cIoU cuts 0..1 (trapezoids)."""
-    curve = success_curve(cious)
-    return float(np.sum((curve[1:] + curve[:-1]) / 2 * np.diff(CIOU_CUTS)))
-
-
-def argmax_yx(heat: np.ndarray) -> tuple[int, int]:
-    """(row, column) of a map's maximum."""
-    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    return int(row), int(col)
-
-
-def in_box(point: tuple[int, int], box: tuple[int, int, int, int] | np.ndarray) -> bool:
-    row, col = point
-    x0, y0, x1, y1 = (int(v) for v in box)
-    return x0 <= col < x1 and y0 <= row < y1
-
-
-def two_peaks(heat: np.ndarray, radius: int = PEAK_SUPPRESSION) -> list[tuple[int, int]]:
-    """The map's maximum and the highest point at least ``radius`` pixels away from it."""
-    first = argmax_yx(heat)
-    rows, cols = np.indices(heat.shape)
-    far = (rows - first[0]) ** 2 + (cols - first[1]) ** 2 >= radius**2
-    rest = np.where(far, heat, -np.inf)
-    return [first, argmax_yx(rest)] if np.isfinite(rest).any() else [first]
-
-
-def peaks_on_both(heat: np.ndarray, boxes: list) -> bool:
-    """Whether the two strongest peaks fall one in each of two boxes."""
-    peaks = two_peaks(heat)
-    if len(peaks) < 2:
-        return False
-    a, b = boxes
-    return (in_box(peaks[0], a) and in_box(peaks[1], b)) or (
-        in_box(peaks[0], b) and in_box(peaks[1], a)
-    )
-
-
-def centre_prior(height: int, width: int, sigma: float = 0.25) -> np.ndarray:
-    """A Gaussian around the picture's centre (sigma as a fraction of the side), peak 1."""
-    ys = (np.arange(height) + 0.5) / height - 0.5
-    xs = (np.arange(width) + 0.5) / width - 0.5
-    return np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
-
 
 # ----- the test set ---------------------------------------------------------------------------
 
@@ -400,159 +328,7 @@ def write_examples(folder: Path, n: int = 4, seconds: float = 3.0) -> list[dict]
     return entries
 
 
-def _row(name: str, *values: float | None) -> str:
-    cells = ["-" if v is None else f"{v:.3f}" for v in values]
-    return "| " + " | ".join([name, *cells]) + " |"
-
-
-TARGETS: dict[str, tuple[str, float]] = {
-    "pointing_acc": ("pointing", 0.97),
-    "swap_acc": ("swap test", 0.95),
-    "ciou": ("cIoU@0.5", 0.40),
-    "auc": ("AUC", 0.45),
-}
-"""The issue's targets, stated in the card beside the figures."""
-
-
-def write_card(checkpoint: Path, result: dict) -> None:
-    """The model card: what the model is, its figures against the baselines, how to retrain."""
-    import json
-
-    from multimodal_core.evaluate.cards import save_card
-    from multimodal_core.models.localization import BACKGROUND_QUANTILE
-
-    training_file = checkpoint / "training.json"
-    training = json.loads(training_file.read_text()) if training_file.is_file() else {}
-    config = json.loads((checkpoint / "config.json").read_text())
-    megabytes = (checkpoint / "model.safetensors").stat().st_size / 2**20
-    nan = float("nan")
-    val = training.get("validation", {})
-    r = result
-    patch, grid = config["patch_size"], config["image_size"] // config["output_stride"]
-    strides = ", ".join(str(patch * 2**i) for i in range(len(config["visual_channels"])))
-    side = config.get("map_smoothing", 1)
-    smoothing = f"averaged over each cell's {side} x {side} neighbourhood, " if side > 1 else ""
-    calibrated_smoothing = (
-        f"smoothing **{side} x {side}** (of 1 x 1 and 3 x 3), " if side > 1 else ""
-    )
-    table = "\n".join(
-        [
-            "| map | pointing | swap test | cIoU@0.5 | AUC |",
-            "|---|---|---|---|---|",
-            _row(f"**built-in model** (cut {r['map_threshold']:.2f})", r["pointing_acc"],
-                 r["swap_acc"], r["ciou"], r["auc"]),
-            _row("built-in model, cut at 0.5", None, None, r["ciou_at_threshold_0.5"],
-                 r["auc_at_threshold_0.5"]),
-            _row(f"centre prior (its best cut, {r['center_threshold']:.2f})",
-                 r["pointing_center"], None, r["ciou_center"], r["auc_center"]),
-            _row("whole image", None, None, r["ciou_whole"], r["auc_whole"]),
-            _row("box of a random sound-capable object", r["pointing_random_object"], None,
-                 r["ciou_random_object"], r["auc_random_object"]),
-        ]
-    )  # fmt: skip
-    calibrated = training.get("calibration")
-    calibration = (
-        f"- Map smoothing, threshold and confidence recalibrated on validation without "
-        f"training, with `{calibrated['command']}`: pointing "
-        f"{calibrated['validation']['pointing']:.3f}, cIoU@0.5 "
-        f"{calibrated['validation']['ciou']:.3f}, AUC {calibrated['validation']['auc']:.3f} "
-        f"with smoothing {calibrated['validation'].get('smoothing', 1)} and the cut "
-        f"{calibrated['validation']['threshold']:.2f}.\n"
-        if calibrated
-        else ""
-    )
-    targets = "\n".join(
-        f"- {name}: {r[key]:.3f} against the target {target:.2f}: "
-        + ("met" if r[key] >= target else "**missed**")
-        for key, (name, target) in TARGETS.items()
-    )
-    beaten = r["ciou"] > r["ciou_random_object"] and r["auc"] > r["auc_random_object"]
-    targets += "\n- cIoU@0.5 and AUC above every baseline: " + ("yes" if beaten else "**no**")
-    text = f"""# Built-in sound-source localization model
-
-Visual net + audio net + attention net after Senocak et al. 2018, "Learning to Localize Sound
-Source in Visual Scenes" (`multimodal_core/models/localization.py`), trained from scratch on the
-synthetic world **from audio-visual correspondence only** (symmetric InfoNCE: which clip goes
-with which picture, the other pictures and clips of the batch as negatives)\
-{_topk_sentence(training)}. Boxes were used only to validate and evaluate.
-{training.get("parameters", 0):,} parameters, fp16 weights, {megabytes:.1f} MB.
-
-- Visual net: a {patch} x {patch} patch convolution and stages at strides {strides} (2 x 2
-  pooling, never padded stride-2 3 x 3 convolutions), then a U-Net-style top-down path back to
-  a {grid} x {grid} grid (stride {config["output_stride"]}): grid cells are centred where
-  `align_corners=False` upsampling puts them (tested).
-- Audio net: 1-D convolutions over time on a {config["n_mels"]}-band log-mel spectrogram
-  (`audio.log_mel`, {config["sample_rate"]} Hz), mean and max pooled over time.
-- Attention net: cosine similarity of the sound with every region, softmax over regions (the
-  attention map, sums to 1), attended visual vector matched with the sound.
-- Shown and thresholded map: the cosine similarity, {smoothing}bilinearly upsampled, scaled to
-  [0, 1] between the picture's typical region (its {BACKGROUND_QUANTILE:.0%} quantile, 0 and
-  below) and its peak (1). Calibrated on 300 validation scenes: {calibrated_smoothing}map
-  threshold **{config["map_threshold"]:.2f}** for cIoU (0.5 is Senocak et al.'s default), and peak
-  similarity **{config["confident_similarity"]:.2f}** below which the app calls a map low
-  confidence (balanced accuracy {val.get("confidence_balanced_accuracy", nan):.2f} between
-  true pairs and sounds of a class absent from the picture).
-
-## Evaluation (`python -m multimodal_core.evaluate localization --write-card`)
-
-{r["n"]} held-out test scenes, each with 2-4 objects that could sound (distinct classes) and 0-2
-silent ones; the clip is one of them, half the time with a quieter off-screen second source and
-half the time with background noise. cIoU and AUC follow Senocak et al.: "cIoU@0.5" is the share
-of pictures whose map, cut at the threshold, has IoU >= 0.5 with the sounding object's box; AUC
-is the area under that share as the IoU cut goes from 0 to 1. The baselines hear nothing.
-
-{table}
-
-- Pointing: the map's maximum lies in the sounding object's box.
-- Swap test: the same picture with the sound of another sound-capable object in it; the maximum
-  must move into that object's box.
-- Two sources at equal level: the two strongest peaks (at least {PEAK_SUPPRESSION} px apart)
-  fall one on each source in **{r["mixture_both_peaks"]:.3f}** of the pictures.
-- The random-object box scores cIoU without localising anything (its box is exact when it
-  guesses right): it is the figure to beat, not zero.
-
-![examples](examples.png)
-
-Each row: the picture with the sounding object's box; the map for its sound; the map for another
-object's sound (swap, with that object's box); the map for both sounds mixed.
-
-## Training
-
-- Command: `{training.get("command", "python -m multimodal_core.train.localization")}`
-  (seed {training.get("seed", 0)}).
-- Best validation (pointing + cIoU@0.5 + AUC) at step {training.get("step", "?")}, after
-  {training.get("minutes", nan):.1f} minutes of wall time on one CPU thread of a 2-core machine
-  shared with other training jobs; validation then: pointing {val.get("pointing", nan):.3f},
-  cIoU@0.5 {val.get("ciou", nan):.3f}, AUC {val.get("auc", nan):.3f}.
-- Data: scenes rendered on the fly from the world's training seeds
-  (`world.datasets.LocalizationDataset`, 128 px, 2 s clips), pictures flipped left-right at
-  random. Twemoji graphics (CC-BY 4.0); sounds from the TimGM6mb SoundFont (pretty_midi) and
-  eSpeak NG voices.
-- Retrain: run the commands of the run history (Notes) in order; without `--out` and
-  `--run-dir` they write `checkpoints/localization` and its resume state `runs/localization`
-  (`--resume` continues; `--minutes` is the whole run's budget, resumes included); then rerun
-  the evaluation with `--write-card`.
-{calibration}
-## Targets
-
-{targets}
-"""
-    save_card(checkpoint / "README.md", text)
-
-
 # ----- entry point ------------------------------------------------------------------------------
-
-
-def _topk_sentence(training: dict) -> str:
-    """The card's words for the top-k term, when the checkpoint was trained with it."""
-    k = training.get("args", {}).get("topk_regions", 0)
-    if not k:
-        return ""
-    return (
-        f", plus the same InfoNCE on the mean similarity of each picture's {k} regions most "
-        "similar to the sound, so that an object's area, not only its few most telling regions, "
-        "matches the sound"
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -583,7 +359,7 @@ def run(args: argparse.Namespace) -> dict:
         example_grid(args.checkpoint, args.grid)
         result["grid"] = str(args.grid)
     if args.write_card:
-        write_card(args.checkpoint, result)
+        write_localization_card(args.checkpoint, result)
     if args.write_examples:
         write_examples(args.write_examples)
     print(table(result))

@@ -37,12 +37,15 @@ import numpy as np
 import torch
 
 from multimodal_core.backends.sentence_encoder import load_sentence_encoder
+from multimodal_core.evaluate.metrics import judge_scores
 from multimodal_core.models.text_gan import TextGAN, noise, sample_images
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import get_settings
 from multimodal_core.world.backgrounds import COLOURS
 from multimodal_core.world.catalogue import CLASSES
 from multimodal_core.world.datasets import image_tensor
+from multimodal_core.world.language import usable_captions
+from multimodal_core.world.scene_mix import scene_targets, world_scene
 from multimodal_core.world.scenes import Scene
 from multimodal_core.world.splits import scene_in_split
 
@@ -104,8 +107,6 @@ def test_scene(index: int, size: int) -> Scene:
 
 def prompt_of(s: Scene, index: int) -> str:
     """One caption naming the object (cycling through the scene's usable references)."""
-    from multimodal_core.train.text_to_image import usable_captions
-
     refs = usable_captions(s)
     return refs[index % len(refs)]
 
@@ -245,8 +246,6 @@ def evaluate(
     ]
 
     # The judge itself on its own mix of held-out scenes (centred, 1-2 and 1-4 object grids).
-    from multimodal_core.train.world_classifier import judge_scores, scene_targets, world_scene
-
     mixed = scene_targets([world_scene("test", i, size, held_out_ok=True) for i in range(1000)])
     judge_mix = judge_scores(judge, *mixed)
 

@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from multimodal_core import audio
 from multimodal_core.models.face_attributes import FaceAttributeClassifier
 from multimodal_core.models.speech2face import Speech2Face
 from multimodal_core.settings import get_settings
-from multimodal_core.train.voice_to_face import ATTRIBUTES, People, render_people, to_images
+from multimodal_core.world.people_sets import ATTRIBUTES, People, render_people, to_images
 from multimodal_core.world.splits import seeds
 
 logger = logging.getLogger(__name__)
@@ -97,7 +98,13 @@ def evaluate(
     model = Speech2Face.from_pretrained(checkpoint).float()
     judge = FaceAttributeClassifier.from_pretrained(judge_checkpoint).float()
     start = time.perf_counter()
-    people: People = render_people(seeds("test", held_out_ok=True)[:n], seconds)
+    features = audio.FeatureConfig()  # what the voice encoder was trained on
+    people: People = render_people(
+        seeds("test", held_out_ok=True)[:n],
+        seconds,
+        lambda voices: audio.log_mel(voices, features),
+        features.sample_rate,
+    )
     render_seconds = time.perf_counter() - start
     labels = people.labels  # (n, 4)
     faces = to_images(people.faces)

@@ -18,7 +18,6 @@ first; the last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -26,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from multimodal_core.evaluate.cards import save_card
-from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers
+from multimodal_core.evaluate.cards import looks_sentence, percent, write_vqa_cards
+from multimodal_core.evaluate.metrics import vqa_accuracy
+from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA
 from multimodal_core.settings import get_settings
-from multimodal_core.train.vqa import (
+from multimodal_core.world.qa_stores import (
     QABatch,
     SceneStore,
-    accuracy,
     easyvqa_store,
     hop_targets,
     world_store,
@@ -73,7 +72,7 @@ def _score(loaded: tuple | None, batches: list[QABatch]) -> dict:
     if loaded is None:
         return {"acc": None, "n": 0, "per_type": {}}
     model, vocab = loaded
-    return accuracy(model, vocab, batches)
+    return vqa_accuracy(model, vocab, batches)
 
 
 def _synonym_questions(store: SceneStore) -> tuple[list[QABatch], list[QABatch]]:
@@ -126,7 +125,7 @@ def _synonyms(loaded: tuple | None, store: SceneStore) -> dict:
     if loaded is None:
         return {**empty, "synonym_n": 0}
     from multimodal_core.backends.sentence_encoder import load_sentence_encoder
-    from multimodal_core.tasks.vqa import SynonymMapper
+    from multimodal_core.synonyms import SynonymMapper
 
     model, vocab = loaded
     model.eval()
@@ -224,12 +223,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     print(table(result))
     if args.write_cards:
-        write_cards(result, args)
+        write_vqa_cards(result, args)
     return result
-
-
-def _pct(value: float | None) -> str:
-    return "   -  " if value is None else f"{value:6.1%}"
 
 
 def table(r: dict) -> str:
@@ -240,232 +235,28 @@ def table(r: dict) -> str:
     ]
     types = sorted(set(r["per_type"]) | set(r["question_only_per_type"]))
     for t in types:
-        lines.append(
-            f"{t:<12} {_pct(r['per_type'].get(t)):>7} {_pct(r['question_only_per_type'].get(t)):>7}"
-            f" {_pct(r['novel_combo_per_type'].get(t)):>7}"
+        cells = (
+            r[key].get(t) for key in ("per_type", "question_only_per_type", "novel_combo_per_type")
         )
+        lines.append(f"{t:<12} " + " ".join(f"{percent(c):>7}" for c in cells))
     lines.append(
-        f"{'overall':<12} {_pct(r['world_acc']):>7} {_pct(r['world_question_only_acc']):>7}"
-        f" {_pct(r['world_novel_combo_acc']):>7}"
+        f"{'overall':<12} {percent(r['world_acc']):>7} {percent(r['world_question_only_acc']):>7}"
+        f" {percent(r['world_novel_combo_acc']):>7}"
     )
     if r.get("synonym_n"):
         lines.append(
-            f"unseen synonyms ({r['synonym_n']} questions): accuracy {_pct(r['synonym_acc'])}, "
-            f"canonical {_pct(r['synonym_canonical_acc'])}, same answer "
-            f"{_pct(r['synonym_agreement'])}"
+            f"unseen synonyms ({r['synonym_n']} questions): accuracy {percent(r['synonym_acc'])}, "
+            f"canonical {percent(r['synonym_canonical_acc'])}, same answer "
+            f"{percent(r['synonym_agreement'])}"
         )
     if r.get("hop_on_object") is not None:
-        lines.append(_looks_sentence(r))
+        lines.append(looks_sentence(r))
     lines += [
         "",
-        f"easy-vqa test, {r['n_easyvqa']} questions: model {_pct(r['easyvqa_acc'])}, "
-        f"question-only {_pct(r['easyvqa_question_only_acc'])}",
+        f"easy-vqa test, {r['n_easyvqa']} questions: model {percent(r['easyvqa_acc'])}, "
+        f"question-only {percent(r['easyvqa_question_only_acc'])}",
     ]
     for t, acc in r["easyvqa_per_type"].items():
         q_only = r["easyvqa_question_only_per_type"].get(t)
-        lines.append(f"  {t:<10} {_pct(acc)}  (question-only {_pct(q_only)})")
+        lines.append(f"  {t:<10} {percent(acc)}  (question-only {percent(q_only)})")
     return "\n".join(lines)
-
-
-def _cell(value: float | None) -> str:
-    return _pct(value).strip()
-
-
-def _looks_sentence(r: dict) -> str:
-    return (
-        f"Where the hops look: a hop's attention peak is on the object the question is about in "
-        f"{_cell(r['hop_on_object'])} of cases; in relations hop 1 is on the first noun in "
-        f"{_cell(r['relation_hop1_on_first'])} and hop 2 on the second in "
-        f"{_cell(r['relation_hop2_on_second'])}."
-    )
-
-
-def _training(folder: Path) -> dict:
-    path = folder / "training.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _size_mb(folder: Path) -> float:
-    return (folder / "model.safetensors").stat().st_size / 2**20
-
-
-def _reads(folder: Path) -> str:
-    """What the checkpoint's answer classifier reads besides the refined question vector."""
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    reads = []
-    if config.get("hop_glimpses"):
-        reads.append("each hop's attended feature")
-    if config.get("hop_positions"):
-        reads.append(
-            "where each hop looked (the attention-weighted mean of the region coordinates, so "
-            "a relation is a comparison of two positions)"
-        )
-    if config.get("hop_relations"):
-        reads.append(
-            "a comparison of where the first two hops looked, weighted by the question (a small "
-            "network over the two positions and their difference, times a projection of the "
-            "question)"
-        )
-    if config.get("count_glimpse", True):
-        reads.append("an unnormalised sigmoid-gated glimpse that lets it count")
-    return f"it also reads {'; '.join(reads)};" if reads else ""
-
-
-def _training_lines(record: dict, baseline: dict) -> list[str]:
-    resumed = record.get("args", {}).get("resume", False)
-    lines = [
-        f"- Command: `{record.get('command', '?')}` (seed {record.get('seed', '?')})"
-        + (
-            "; it resumed an earlier run (`--minutes` is the whole run's budget and the"
-            " learning-rate schedule follows the elapsed time; see the notes for its history)."
-            if resumed
-            else "."
-        ),
-        f"- Kept: the validation step with the best overall plus weakest-type accuracy, step "
-        f"{record.get('step', '?')} (overall {record.get('acc', float('nan')):.4f}, weakest "
-        f"type {min(record.get('per_type', {}).values(), default=float('nan')):.4f}), after "
-        f"{record.get('minutes', '?')} minutes of wall time on one CPU thread of a 2-core "
-        "machine shared with other training jobs.",
-        f"- {record.get('parameters', '?'):,} parameters.",
-    ]
-    if baseline:
-        lines.append(
-            f"- Question-only baseline: `{baseline.get('command', '?')}` (seed "
-            f"{baseline.get('seed', '?')}, {baseline.get('minutes', '?')} minutes)."
-        )
-    return lines
-
-
-def _targets(r: dict) -> str:
-    """The issue's targets against the measured figures, met or not."""
-    weak = [f"{t} {_cell(a)}" for t, a in r["per_type"].items() if a < 0.93]
-    overall = "met" if (r["world_acc"] or 0) >= 0.97 else f"missed ({_cell(r['world_acc'])})"
-    types = "met" if not weak else "missed by " + ", ".join(weak)
-    return (
-        f"Targets: overall >= 97% {overall}; every type >= 93% {types}; question-only <= 50%: "
-        f"{_cell(r['world_question_only_acc'])}. Counts and relations learn last; relation "
-        "figures rest on the fewest questions (the world asks at most one per scene)."
-    )
-
-
-def write_cards(r: dict, args: argparse.Namespace) -> None:
-    """README.md model cards for the world and easy-vqa checkpoints, from measured figures."""
-    evaluate = "python -m multimodal_core.evaluate vqa --write-cards"
-    if (args.world / "model.safetensors").is_file():
-        record = _training(args.world)
-        rows = [
-            f"| {t} | {_cell(acc)} | {_cell(r['question_only_per_type'].get(t))} | "
-            f"{_cell(r['novel_combo_per_type'].get(t))} |"
-            for t, acc in r["per_type"].items()
-        ]
-        synonyms = (
-            f"Unseen synonyms ({r['synonym_n']} test questions whose object noun is replaced by a "
-            f"catalogue synonym the model never saw, e.g. {', '.join(r['synonym_examples'][:2])}): "
-            f"accuracy {_cell(r['synonym_acc'])} against {_cell(r['synonym_canonical_acc'])} with "
-            f"the canonical noun; the same answer in {_cell(r['synonym_agreement'])} of cases."
-            if r.get("synonym_n")
-            else ""
-        )
-        card = f"""# Built-in VQA model: synthetic world
-
-Two-stream visual question answering with stacked attention (Yang et al. 2016) and a count
-glimpse: `multimodal_core/models/vqa.py` (`StackedAttentionVQA`). A small CNN (3 stride-2 stages,
-coordinate channels) turns a 96 x 96 picture into a 12 x 12 grid of region features; a GRU reads
-the question; two attention hops over the regions refine the question vector; {_reads(args.world)}
-a classifier picks one of {len(load_answers(args.world))} answers. Unknown words are mapped to the
-nearest known noun by all-MiniLM-L6-v2 before the model sees the question
-(`multimodal_core/tasks/vqa.py`). fp16 weights, {_size_mb(args.world):.1f} MB.
-
-## Data
-
-The studio's synthetic world (grammar `{record.get("grammar_version", "?")}`): 1-4 Twemoji
-objects (CC-BY 4.0) on a 3 x 3 grid over plain, gradient or textured backgrounds; seven question
-types (presence, count, position, relation, identity, category, background) with answers balanced
-within each type. Training renders fresh scenes from the train seed range (a quarter of them at
-128 px and downscaled, as uploads are); validation and test use disjoint seed ranges, and pairs of
-classes held out from every training scene appear together only in the novel-combination split.
-
-## Evaluation (`{evaluate}`)
-
-{r["n"]} questions about {r["test_scenes"]} held-out test scenes; the question-only baseline is
-the same architecture trained with the image stream removed; "novel" is {r["n_novel_combo"]}
-questions about {r["novel_scenes"]} scenes whose class pair never appeared together in training.
-
-| type | model | question-only | novel combinations |
-|---|---|---|---|
-{chr(10).join(rows)}
-| **overall** | **{_cell(r["world_acc"])}** | {_cell(r["world_question_only_acc"])} | \
-{_cell(r["world_novel_combo_acc"])} |
-
-{synonyms}
-
-{_looks_sentence(r) if r.get("hop_on_object") is not None else ""}
-
-{_targets(r)}
-
-## Training
-
-{chr(10).join(_training_lines(record, _training(args.world_question_only)))}
-- Retrain: the command above writes `checkpoints/vqa_world` (best validation accuracy), resume
-  state in `runs/` (`--resume` continues it).
-
-## Limits
-
-It knows only the synthetic world: photos get confident-looking nonsense (use ViLT or BLIP in the
-tab). Answers come from a fixed list; "kid" and other words shared by two classes have no one
-right reading; multi-word synonyms that contain another class's noun ("old man") are read as
-that noun.
-"""
-        save_card(args.world / "README.md", card)
-    if (args.easyvqa / "model.safetensors").is_file():
-        record = _training(args.easyvqa)
-        rows = [
-            f"| {t} | {_cell(acc)} | {_cell(r['easyvqa_question_only_per_type'].get(t))} |"
-            for t, acc in r["easyvqa_per_type"].items()
-        ]
-        card = f"""# Built-in VQA model: easy-vqa
-
-The same architecture as the world model (`multimodal_core/models/vqa.py`), at 64 x 64 px (an
-8 x 8 grid of regions), trained on easy-vqa (PyPI `easy-vqa`, MIT licence): 4,000 train images of
-one coloured shape with 38,575 questions, 13 answers. The last 400 train images are held back for
-validation; the 1,000-image test set is used only by the evaluation. fp16 weights,
-{_size_mb(args.easyvqa):.1f} MB. This is the project's figure on data it did not make.
-
-## Evaluation (`{evaluate}`)
-
-{r["n_easyvqa"]} test questions. easy-vqa answers are often guessable from the question alone
-(the question-only model is the same architecture trained without the image).
-
-| type | model | question-only |
-|---|---|---|
-{chr(10).join(rows)}
-| **overall** | **{_cell(r["easyvqa_acc"])}** | {_cell(r["easyvqa_question_only_acc"])} |
-
-## Training
-
-{chr(10).join(_training_lines(record, _training(args.easyvqa_question_only)))}
-- Retrain: the command above writes `checkpoints/vqa_easyvqa`.
-"""
-        save_card(args.easyvqa / "README.md", card)
-    for folder, data, acc, per_type in (
-        (args.world_question_only, "the synthetic world", r["world_question_only_acc"],
-         r["question_only_per_type"]),
-        (args.easyvqa_question_only, "easy-vqa", r["easyvqa_question_only_acc"],
-         r["easyvqa_question_only_per_type"]),
-    ):  # fmt: skip
-        if not (folder / "model.safetensors").is_file():
-            continue
-        record = _training(folder)
-        types = ", ".join(f"{t} {_cell(a)}" for t, a in per_type.items())
-        (folder / "README.md").write_text(
-            f"""# Question-only baseline: {data}
-
-The VQA architecture of `multimodal_core/models/vqa.py` with the image stream removed
-(`use_image=False`: question encoder and answer classifier only), trained on {data}'s questions.
-It measures how much of the answers can be guessed from the question alone; it is not offered
-in the app. Held-out accuracy (`{evaluate}`): {_cell(acc)} overall; {types}.
-
-- Command: `{record.get("command", "?")}` (seed {record.get("seed", "?")}), best validation
-  accuracy {record.get("acc", float("nan")):.4f} after {record.get("minutes", "?")} minutes.
-"""
-        )

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from multimodal_core.evaluate.metrics import judge_scores
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import get_settings
-from multimodal_core.train.world_classifier import SCENE_MIX, judge_scores, scene_targets
+from multimodal_core.world.scene_mix import SCENE_MIX, scene_targets
 from multimodal_core.world.splits import scene_in_split
 
 KIND_NAMES: tuple[str, ...] = ("centred", "grid_1_2", "grid_1_4")  # the order of SCENE_MIX

@@ -13,14 +13,11 @@ training; ``--max-wall-minutes`` caps the wall-clock time as well.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
-import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +31,7 @@ from multimodal_core.models.show_attend_tell import (
     Vocabulary,
 )
 from multimodal_core.settings import REPO_ROOT
+from multimodal_core.train import scaffold
 from multimodal_core.world import catalogue, language
 from multimodal_core.world.catalogue import CLASS_NAMES
 from multimodal_core.world.datasets import image_tensor
@@ -60,32 +58,24 @@ class TrainArgs:
         0.0  # also stop at this wall-clock time (0: none); shared cores run slower
     )
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
-    batch_size: int = 64
+    batch_size: int = 64  # scenes per step
     lr: float = 2e-3  # Adam; cosine-decayed over the time budget to lr * min_lr_fraction
-    min_lr_fraction: float = 0.05
-    grad_clip: float = 5.0
-    seed: int = 0
+    min_lr_fraction: float = 0.05  # the schedule's floor (see scaffold.cosine_lr)
+    grad_clip: float = 5.0  # gradient-norm clip
+    seed: int = 0  # seeds the weights and the sampling
     buffer_size: int = 6144  # rendered scenes kept for sampling
     fresh_per_step: int = 16  # new scenes rendered per step
-    val_scenes: int = 300
+    val_scenes: int = 300  # validation scenes (their own seed range, never trained on)
     val_every: int = 300  # steps between validations
     vocab_scenes: int = 3000  # training scenes whose captions make the vocabulary
     threads: int = 1  # torch threads; other jobs share the machine's two cores
     region_loss_weight: float = 1.0  # auxiliary "class under each region" loss (0: off)
-    resume: bool = False
-    log_every: int = 50
+    resume: bool = False  # continue the run in --run-dir (its budget and schedule included)
+    log_every: int = 50  # steps between log lines
 
 
-def parse_args(argv: list[str] | None = None) -> TrainArgs:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(TrainArgs):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = {"Path": Path, "int": int, "float": float}[str(f.type)]
-            parser.add_argument(flag, type=kind, default=f.default)
-    return TrainArgs(**vars(parser.parse_args(argv)))
+def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
+    return scaffold.parse_args(TrainArgs, argv, __doc__)
 
 
 def build_vocabulary(n_scenes: int) -> Vocabulary:
@@ -186,33 +176,22 @@ def progress(args: TrainArgs, cpu: float, wall: float) -> float:
     return done
 
 
-def learning_rate(args: TrainArgs, done: float) -> float:
-    """Cosine decay over the budget, from lr to lr * min_lr_fraction."""
-    progress = min(done, 1.0)
-    floor = args.min_lr_fraction
-    return args.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def save_best(model: ShowAttendTell, vocab: Vocabulary, args: TrainArgs, record: dict) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)
     vocab.save(args.out)
-    (args.out / "training.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    scaffold.write_record(args.out, record)
 
 
 def train(args: TrainArgs) -> dict:
     """Run (or resume) training; returns the record of the best checkpoint."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    state_file = args.run_dir / "state.pt"
-    resume = (
-        torch.load(state_file, weights_only=True) if args.resume and state_file.exists() else None
-    )
+    resume = scaffold.load_state(args.run_dir, args.resume)
 
     if resume is not None:
-        vocab = Vocabulary(json.loads(resume["vocab"]))
-        config = ShowAttendTellConfig.from_dict(json.loads(resume["config"]))
+        vocab = Vocabulary(resume.record["vocab"])
+        config = ShowAttendTellConfig.from_dict(resume.record["config"])
     else:
         start = time.perf_counter()
         vocab = build_vocabulary(args.vocab_scenes)
@@ -225,10 +204,8 @@ def train(args: TrainArgs) -> dict:
         config.region_classes = 0
     model = ShowAttendTell(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, elapsed, cpu_used, best = 0, 0.0, 0.0, {"bleu4": -1.0}
-    first_scene = 0
     if resume is not None:
-        missing, unexpected = model.load_state_dict(resume["model"], strict=False)
+        missing, unexpected = model.load_state_dict(resume.weights["model"], strict=False)
         if unexpected or any(not k.startswith("region_head.") for k in missing):
             raise RuntimeError(
                 f"resume state does not fit: missing {missing}, unexpected {unexpected}"
@@ -236,37 +213,31 @@ def train(args: TrainArgs) -> dict:
         if missing:  # the auxiliary head was switched on: new head, fresh optimiser moments
             logger.info("resume: new region head %s; the optimiser starts afresh", missing)
         else:
-            optimizer.load_state_dict(resume["optimizer"])
-        step, elapsed = int(resume["step"]), float(resume["elapsed"])
-        # States written before CPU time was recorded: count their wall time (an upper bound).
-        cpu_used = float(resume.get("cpu", elapsed))
-        best = json.loads(resume["best"])
-        first_scene = int(resume["next_scene"])
-        logger.info("resumed at step %d, %.1f min", step, elapsed / 60)
-    n_params = sum(p.numel() for p in model.parameters())
+            optimizer.load_state_dict(resume.weights["optimizer"])
+    # the weights are loaded above (the region head may be new): only the counters here
+    step, elapsed, best, first_scene = scaffold.resume_run(resume, {}, {"bleu4": -1.0})
+    cpu_used = float(resume.record["cpu"]) if resume is not None else 0.0
+    n_params = scaffold.parameter_count(model)
     logger.info("model: %d parameters, %d regions; args %s", n_params, config.num_regions, args)
 
     rng = np.random.default_rng([args.seed, step])
     val_images, val_refs = validation_set(args.val_scenes, config.image_size)
     buffer = SceneBuffer(args.buffer_size, config.image_size, first_scene, config.grid_size)
     buffer.add(min(args.buffer_size, max(args.batch_size, args.buffer_size // 3)))
-    command = "python -m multimodal_core.train.captioning " + shlex.join(sys.argv[1:])
+    command = scaffold.command_line("multimodal_core.train.captioning")
     model.train()
-    clock = time.perf_counter() - elapsed
-    cpu_clock = time.process_time() - cpu_used
+    clock = scaffold.Clock(elapsed, cpu_used)
     window_loss, window_region, window_start = [], [], time.perf_counter()
     while True:
-        elapsed = time.perf_counter() - clock
-        cpu_used = time.process_time() - cpu_clock
+        elapsed, cpu_used = clock.wall(), clock.cpu()
         done = progress(args, cpu_used, elapsed)
         if done >= 1.0 or (args.max_steps and step >= args.max_steps):
             break
         buffer.add(args.fresh_per_step)
         images, regions, refs = buffer.sample(rng, args.batch_size)
         captions = encode_batch(vocab, refs, config.max_length)
-        lr = learning_rate(args, done)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = scaffold.cosine_lr(args.lr, done, args.min_lr_fraction)
+        scaffold.set_lr(optimizer, lr)
         out = model(
             images.contiguous(memory_format=torch.channels_last),
             captions,
@@ -291,11 +262,11 @@ def train(args: TrainArgs) -> dict:
             window_loss, window_region, window_start = [], [], time.perf_counter()
         last_step = (
             bool(args.max_steps and step >= args.max_steps)
-            or progress(args, time.process_time() - cpu_clock, time.perf_counter() - clock) >= 1.0
+            or progress(args, clock.cpu(), clock.wall()) >= 1.0
         )  # the budget ends here: validate this last model too
         if step % args.val_every == 0 or last_step:
             scores = validate(model, vocab, val_images, val_refs)
-            elapsed = time.perf_counter() - clock
+            elapsed = clock.wall()
             logger.info(
                 "validation at step %d (%.1f min): BLEU-4 %.3f  CIDEr %.3f",
                 step, elapsed / 60, scores["bleu4"], scores["cider"],
@@ -305,7 +276,7 @@ def train(args: TrainArgs) -> dict:
                     **scores,
                     "step": step,
                     "minutes": round(elapsed / 60, 2),
-                    "cpu_minutes": round((time.process_time() - cpu_clock) / 60, 2),
+                    "cpu_minutes": round(clock.cpu() / 60, 2),
                     "seed": args.seed,
                     "command": command,
                     "args": asdict(args),
@@ -314,39 +285,15 @@ def train(args: TrainArgs) -> dict:
                 }
                 save_best(model, vocab, args, best)
                 logger.info("new best checkpoint written to %s", args.out)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "cpu": time.process_time() - cpu_clock,
-                    "best": json.dumps(best, default=str),
-                    "next_scene": buffer.next_index,
-                    "vocab": json.dumps(vocab.words),
-                    "config": json.dumps(
-                        {**asdict(config), "encoder_channels": list(config.encoder_channels)}
-                    ),
-                },
-                state_file,
-            )
-    total, total_cpu = time.perf_counter() - clock, time.process_time() - cpu_clock
-    logger.info(
-        "done: %d steps, %.1f min (cpu %.1f); best %s", step, total / 60, total_cpu / 60, best
-    )
-    return {
-        **best,
-        "total_minutes": round(total / 60, 2),
-        "total_cpu_minutes": round(total_cpu / 60, 2),
-        "total_steps": step,
-    }
+            scaffold.save_run(
+                args.run_dir, {"model": model, "optimizer": optimizer}, step, elapsed, best,
+                buffer.next_index, cpu=clock.cpu(), vocab=vocab.words, config=asdict(config),
+            )  # fmt: skip
+    return scaffold.finish(step, best, clock, cpu=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = train(parse_args(argv))
-    print(json.dumps(result, default=str))
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    return scaffold.main(train, TrainArgs, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -14,23 +14,23 @@ pointing + cIoU@0.5 + AUC is written to ``--out``. Resume state goes to ``--run-
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import math
-import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from multimodal_core import audio
-from multimodal_core.evaluate.localization import argmax_yx, auc, box_mask, ciou, ciou_at, in_box
+from multimodal_core.evaluate.metrics import argmax_yx, auc, box_mask, ciou, ciou_at, in_box
 from multimodal_core.models.localization import LocalizationConfig, SoundLocalizer, pixel_map
 from multimodal_core.settings import REPO_ROOT
+from multimodal_core.train import scaffold
+from multimodal_core.world.catalogue import CLASS_NAMES
 from multimodal_core.world.datasets import LocalizationDataset
 
 logger = logging.getLogger(__name__)
@@ -49,35 +49,27 @@ class TrainArgs:
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
     batch_size: int = 48  # 47 negatives a side; the B x B x regions attention grows as B^2
     lr: float = 2e-3  # Adam; warm-up, then cosine-decayed over the budget
-    min_lr_fraction: float = 0.05
-    warmup_steps: int = 100
-    weight_decay: float = 1e-4
-    grad_clip: float = 5.0
+    min_lr_fraction: float = 0.05  # the schedule's floor (see scaffold.cosine_lr)
+    warmup_steps: int = 100  # steps of linear warm-up before the cosine decay
+    weight_decay: float = 1e-4  # AdamW's decoupled weight decay
+    grad_clip: float = 5.0  # gradient-norm clip
     topk_regions: int = 0  # > 0: also match the mean of each picture's k best regions
-    topk_weight: float = 1.0
-    seed: int = 0
+    topk_weight: float = 1.0  # weight of the top-k term
+    seed: int = 0  # seeds the weights and the sampling
     seconds: float = 2.0  # clip length; the audio net pools over time, so any length works
     buffer_size: int = 4096  # rendered pairs kept for sampling (about 300 MB)
     prefill: int = 768  # pairs rendered before the first step
     fresh_per_step: int = 6  # new pairs rendered per step
-    val_scenes: int = 300
+    val_scenes: int = 300  # validation scenes (their own seed range, never trained on)
     val_every: int = 200  # steps between validations
     threads: int = 1  # torch threads; other jobs share the machine's two cores
-    resume: bool = False
+    resume: bool = False  # continue the run in --run-dir (its budget and schedule included)
     calibrate: bool = False  # only recalibrate the checkpoint at --out (after a map change)
-    log_every: int = 25
+    log_every: int = 25  # steps between log lines
 
 
-def parse_args(argv: list[str] | None = None) -> TrainArgs:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(TrainArgs):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = {"Path": Path, "int": int, "float": float}[str(f.type)]
-            parser.add_argument(flag, type=kind, default=f.default)
-    return TrainArgs(**vars(parser.parse_args(argv)))
+def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
+    return scaffold.parse_args(TrainArgs, argv, __doc__)
 
 
 def features(config: LocalizationConfig) -> audio.FeatureConfig:
@@ -136,8 +128,6 @@ class ValidationSet:
 
 
 def validation_set(n: int, feature_config: audio.FeatureConfig, seconds: float) -> ValidationSet:
-    from multimodal_core.world.catalogue import CLASS_NAMES
-
     dataset = LocalizationDataset("validation", size=128, length=n, seconds=seconds)
     items = [dataset[i] for i in range(n)]
     return ValidationSet(
@@ -215,15 +205,6 @@ def validate(model: SoundLocalizer, data: ValidationSet) -> dict[str, float]:
     }
 
 
-def learning_rate(args: TrainArgs, step: int, elapsed: float) -> float:
-    """Linear warm-up, then cosine decay over the wall-clock budget to lr * min_lr_fraction."""
-    if step < args.warmup_steps:
-        return args.lr * (step + 1) / args.warmup_steps
-    progress = min(elapsed / (args.minutes * 60.0), 1.0)
-    floor = args.min_lr_fraction
-    return args.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict) -> None:
     """The checkpoint with the calibrated threshold and confidence level in its config."""
     config = replace(
@@ -235,7 +216,7 @@ def save_best(model: SoundLocalizer, scores: dict, args: TrainArgs, record: dict
     calibrated = SoundLocalizer(config)
     calibrated.load_state_dict(model.state_dict())
     calibrated.save_pretrained(args.out)
-    (args.out / "training.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    scaffold.write_record(args.out, record)
 
 
 def calibrate(args: TrainArgs) -> dict:
@@ -261,28 +242,17 @@ def train(args: TrainArgs) -> dict:
     """Run (or resume) training; returns the record of the best checkpoint."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    state_file = args.run_dir / "state.pt"
-    resume = (
-        torch.load(state_file, weights_only=True) if args.resume and state_file.exists() else None
-    )
+    resume = scaffold.load_state(args.run_dir, args.resume)
     config = (
-        LocalizationConfig.from_dict(json.loads(resume["config"]))
+        LocalizationConfig.from_dict(resume.record["config"])
         if resume is not None
         else LocalizationConfig()
     )
     model = SoundLocalizer(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    step, elapsed, best = 0, 0.0, {"score": -1.0}
-    first_scene = 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        step, elapsed = int(resume["step"]), float(resume["elapsed"])
-        best = json.loads(resume["best"])
-        first_scene = int(resume["next_scene"])
-        logger.info("resumed at step %d, %.1f min", step, elapsed / 60)
-    n_params = sum(p.numel() for p in model.parameters())
+    parts = {"model": model, "optimizer": optimizer}
+    step, elapsed, best, first_scene = scaffold.resume_run(resume, parts, {"score": -1.0})
+    n_params = scaffold.parameter_count(model)
     logger.info("model: %d parameters, %d x %d grid; %s", n_params, *(config.grid_size,) * 2, args)
 
     feature_config = features(config)
@@ -295,19 +265,20 @@ def train(args: TrainArgs) -> dict:
     logger.info(
         "validation and %d pairs rendered in %.0f s", args.prefill, time.perf_counter() - start
     )
-    command = "python -m multimodal_core.train.localization " + shlex.join(sys.argv[1:])
+    command = scaffold.command_line("multimodal_core.train.localization")
     model.train()
-    clock = time.perf_counter() - elapsed
+    clock = scaffold.Clock(elapsed)
     window_loss, window_start = [], time.perf_counter()
     while True:
-        elapsed = time.perf_counter() - clock
+        elapsed = clock.wall()
         if elapsed >= args.minutes * 60 or (args.max_steps and step >= args.max_steps):
             break
         buffer.add(args.fresh_per_step, feature_config)
         images, mels = buffer.sample(rng, args.batch_size)
-        lr = learning_rate(args, step, elapsed)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = scaffold.cosine_lr(
+            args.lr, elapsed / (args.minutes * 60.0), args.min_lr_fraction, step, args.warmup_steps
+        )
+        scaffold.set_lr(optimizer, lr)
         out = model(images, mels, True, args.topk_regions, args.topk_weight)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -324,12 +295,10 @@ def train(args: TrainArgs) -> dict:
                 float(model.log_logit_scale.detach().exp()) ** -1,
             )  # fmt: skip
             window_loss, window_start = [], time.perf_counter()
-        last = (args.max_steps and step >= args.max_steps) or (
-            time.perf_counter() - clock >= args.minutes * 60
-        )
+        last = (args.max_steps and step >= args.max_steps) or clock.wall() >= args.minutes * 60
         if step % args.val_every == 0 or last:
             scores = validate(model, val)
-            elapsed = time.perf_counter() - clock
+            elapsed = clock.wall()
             logger.info("validation at step %d (%.1f min): %s", step, elapsed / 60, scores)
             score = scores["pointing"] + scores["ciou"] + scores["auc"]
             if score > best["score"]:
@@ -345,29 +314,19 @@ def train(args: TrainArgs) -> dict:
                 }
                 save_best(model, scores, args, best)
                 logger.info("new best checkpoint written to %s", args.out)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "best": json.dumps(best, default=str),
-                    "next_scene": buffer.next_index,
-                    "config": json.dumps(config.to_dict()),
-                },
-                state_file,
+            scaffold.save_run(
+                args.run_dir, parts, step, elapsed, best, buffer.next_index, config=asdict(config)
             )
-    total = time.perf_counter() - clock
-    logger.info("done: %d steps in %.1f min; best %s", step, total / 60, best)
-    return {**best, "total_minutes": round(total / 60, 2), "total_steps": step}
+    return scaffold.finish(step, best, clock)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    args = parse_args(argv)
-    result = calibrate(args) if args.calibrate else train(args)
-    print(json.dumps(result, default=str))
-    return 0
+def run(args: TrainArgs) -> dict:
+    """``--calibrate`` recalibrates the checkpoint at ``--out``; otherwise train."""
+    return calibrate(args) if args.calibrate else train(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return scaffold.main(run, TrainArgs, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,14 @@ training.json); resume state (both networks, EMA, optimisers, counters) to ``--r
 
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import logging
 import re
-import shlex
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +40,16 @@ from multimodal_core.hub import resolve_device
 from multimodal_core.models.text_gan import TextGAN, TextGANConfig, noise, sample_images
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import REPO_ROOT
+from multimodal_core.train import scaffold
 from multimodal_core.world import language
 from multimodal_core.world.backgrounds import BACKGROUND_WORDS, COLOURS
 from multimodal_core.world.catalogue import CLASS_NAMES, article
-from multimodal_core.world.scenes import Scene
+from multimodal_core.world.language import usable_captions
 from multimodal_core.world.splits import scene_in_split
 
 logger = logging.getLogger(__name__)
 
-_COUNT_CAPTION = re.compile(r"^(?:one|two|three|four) objects? ")
 _COLOUR_TAIL = re.compile(r" on an? (\w+) background$")
-
-
-def usable_captions(s: Scene) -> list[str]:
-    """The scene's references that name its objects (the "one object on ..." form does not)."""
-    return [c for c in language.captions(s) if not _COUNT_CAPTION.match(c)]
 
 
 def swap_colour(caption: str, rng: np.random.Generator) -> str | None:
@@ -216,14 +209,14 @@ class TrainArgs:
     out: Path = REPO_ROOT / "checkpoints" / "text_to_image"  # best EMA generator
     run_dir: Path = REPO_ROOT / "runs" / "text_to_image"  # resume state (git-ignored)
     judge: Path = REPO_ROOT / "checkpoints" / "world_classifier"  # validation's classifier
-    image_size: int = 64
+    image_size: int = 64  # pixels a side of the generated pictures
     minutes: float = 180.0  # wall-clock budget of the whole run (resumes included)
     max_steps: int = 0  # stop after this many steps as well (0: only the time budget)
     batch_size: int = 32  # the prototype's; larger batches cost time a CPU does not have
     lr_g: float = 2e-4  # TTUR: the discriminator learns twice as fast (Heusel et al. 2017)
-    lr_d: float = 4e-4
+    lr_d: float = 4e-4  # the discriminator's learning rate
     beta1: float = 0.0  # Adam betas of SNGAN / BigGAN
-    beta2: float = 0.9
+    beta2: float = 0.9  # (see beta1)
     aux_weight: float = 1.0  # TAC-GAN auxiliary class loss (0 turns it off)
     kl_weight: float = 2.0  # StackGAN's conditioning-augmentation KL coefficient
     ema_decay: float = 0.999  # generator weights averaged for drawing (BigGAN)
@@ -232,27 +225,19 @@ class TrainArgs:
     ema_start: int = 3000  # until here the EMA copies the generator: early weights move too fast
     textures_step: int = 6000  # curriculum: textured backgrounds join at this step
     grid_step: int = 12000  # curriculum: grid scenes of one or two objects join here
-    seed: int = 0
-    buffer_size: int = 4096
+    seed: int = 0  # seeds the weights and the sampling
+    buffer_size: int = 4096  # rendered scenes kept for sampling
     fresh_per_step: int = 8  # new scenes rendered per step
-    val_prompts: int = 400
-    val_every: int = 500
+    val_prompts: int = 400  # validation captions, one picture each
+    val_every: int = 500  # steps between validations
     threads: int = 1  # torch threads; other jobs share the machine's two cores
     device: str = "auto"  # auto: CUDA when available (scenes are still drawn on the CPU)
-    resume: bool = False
-    log_every: int = 50
+    resume: bool = False  # continue the run in --run-dir (its budget and schedule included)
+    log_every: int = 50  # steps between log lines
 
 
-def parse_args(argv: list[str] | None = None) -> TrainArgs:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    for f in fields(TrainArgs):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
-        else:
-            kind = {"Path": Path, "int": int, "float": float, "str": str}[str(f.type)]
-            parser.add_argument(flag, type=kind, default=f.default)
-    return TrainArgs(**vars(parser.parse_args(argv)))
+def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
+    return scaffold.parse_args(TrainArgs, argv, __doc__)
 
 
 def stage_at(args: TrainArgs, step: int) -> str:
@@ -286,16 +271,10 @@ def train(args: TrainArgs) -> dict:
     """Run (or resume) training; returns the record of the best checkpoint."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    args.run_dir.mkdir(parents=True, exist_ok=True)
-    state_file = args.run_dir / "state.pt"
-    resume = (
-        torch.load(state_file, weights_only=True, map_location="cpu")
-        if args.resume and state_file.exists()
-        else None
-    )
+    resume = scaffold.load_state(args.run_dir, args.resume)
     device = resolve_device(args.device)
     config = (
-        TextGANConfig.from_dict(json.loads(resume["config"]))
+        TextGANConfig.from_dict(resume.record["config"])
         if resume is not None
         else TextGANConfig(image_size=args.image_size, num_classes=len(CLASS_NAMES))
     )
@@ -306,19 +285,11 @@ def train(args: TrainArgs) -> dict:
     betas = (args.beta1, args.beta2)
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=args.lr_g, betas=betas)
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=args.lr_d, betas=betas)
-    step, elapsed, best, next_scene = 0, 0.0, {"score": -1.0}, 0
-    history: list[dict] = []
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        ema.load_state_dict(resume["ema"])
-        opt_g.load_state_dict(resume["opt_g"])
-        opt_d.load_state_dict(resume["opt_d"])
-        step, elapsed = int(resume["step"]), float(resume["elapsed"])
-        best, next_scene = json.loads(resume["best"]), int(resume["next_scene"])
-        history = json.loads(resume["history"])
-        logger.info("resumed at step %d, %.1f min", step, elapsed / 60)
-    g_params = sum(p.numel() for p in model.generator.parameters())
-    d_params = sum(p.numel() for p in model.discriminator.parameters())
+    parts = {"model": model, "ema": ema, "opt_g": opt_g, "opt_d": opt_d}
+    step, elapsed, best, next_scene = scaffold.resume_run(resume, parts, {"score": -1.0})
+    history: list[dict] = resume.record["history"] if resume is not None else []
+    g_params = scaffold.parameter_count(model.generator)
+    d_params = scaffold.parameter_count(model.discriminator)
     logger.info(
         "generator %d, discriminator %d parameters on %s; args %s", g_params, d_params, device, args
     )
@@ -333,13 +304,13 @@ def train(args: TrainArgs) -> dict:
     rng = np.random.default_rng([args.seed, step])
     buffer = SceneBuffer(args.buffer_size, config.image_size, next_scene)
     buffer.add(args.buffer_size // 2, stage_at(args, step))
-    command = "python -m multimodal_core.train.text_to_image " + shlex.join(sys.argv[1:])
+    command = scaffold.command_line("multimodal_core.train.text_to_image")
     model.train()
-    clock = time.perf_counter() - elapsed
+    clock = scaffold.Clock(elapsed)
     window: dict[str, list[float]] = {}
     window_start = time.perf_counter()
     while True:
-        elapsed = time.perf_counter() - clock
+        elapsed = clock.wall()
         if elapsed >= args.minutes * 60 or (args.max_steps and step >= args.max_steps):
             break
         stage = stage_at(args, step)
@@ -385,9 +356,9 @@ def train(args: TrainArgs) -> dict:
             )
             window, window_start = {}, time.perf_counter()
         last = bool(args.max_steps and step >= args.max_steps)
-        out_of_time = time.perf_counter() - clock + 5 >= args.minutes * 60
+        out_of_time = clock.wall() + 5 >= args.minutes * 60
         if step % args.val_every == 0 or last or out_of_time:
-            elapsed = time.perf_counter() - clock
+            elapsed = clock.wall()
             scores = validate(drawer, judge, val) if judge is not None else {}
             score = scores.get("object_acc", 0.0) + scores.get("color_acc", 0.0) / 10
             history.append(
@@ -415,42 +386,19 @@ def train(args: TrainArgs) -> dict:
                     "grammar_version": language.GRAMMAR_VERSION,
                 }
                 drawer.save_pretrained(args.out)
-                record = {**best, "history": history}
-                (args.out / "training.json").write_text(
-                    json.dumps(record, indent=2, default=str) + "\n"
-                )
+                scaffold.write_record(args.out, {**best, "history": history})
                 logger.info("checkpoint written to %s", args.out)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "ema": ema.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "step": step,
-                    "elapsed": elapsed,
-                    "best": json.dumps(best, default=str),
-                    "history": json.dumps(history),
-                    "next_scene": buffer.next_index,
-                    "config": json.dumps(
-                        asdict(config)
-                        | {"g_channels": list(config.g_channels)}
-                        | {"d_channels": list(config.d_channels)}
-                    ),
-                },
-                state_file,
-            )
+            scaffold.save_run(
+                args.run_dir, parts, step, elapsed, best, buffer.next_index,
+                history=history, config=asdict(config),
+            )  # fmt: skip
             if out_of_time:
                 break
-    total = time.perf_counter() - clock
-    logger.info("done: %d steps in %.1f min; best %s", step, total / 60, best)
-    return {**best, "total_minutes": round(total / 60, 2), "total_steps": step}
+    return scaffold.finish(step, best, clock)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    result = train(parse_args(argv))
-    print(json.dumps(result, default=str))
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    return scaffold.main(train, TrainArgs, argv, __doc__)
 
 
 if __name__ == "__main__":

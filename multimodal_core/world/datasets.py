@@ -1,4 +1,5 @@
-"""``torch.utils.data.Dataset`` views of the world, one per task, rendered on the fly.
+"""``torch.utils.data.Dataset`` views of the world (captioning, VQA and localization scenes),
+rendered on the fly.
 
 Item ``i`` of a dataset is drawn from the ``i``-th seed of its split, so a dataset is a pure
 function of its arguments: no files, any number of workers, the same data on any machine.
@@ -15,7 +16,6 @@ from torch.utils.data import Dataset
 
 from multimodal_core.world import language
 from multimodal_core.world.catalogue import CLASS_NAMES, SOUNDING_CLASSES, get_class
-from multimodal_core.world.people import AGE_GROUPS, GENDERS, Person, person
 from multimodal_core.world.scenes import Scene, SceneObject
 from multimodal_core.world.seeding import rng_for
 from multimodal_core.world.sounds import NOISES, Mixture, mixture
@@ -68,7 +68,6 @@ class CaptioningDataset(_SceneDataset):
     """Scenes of 1-4 objects with all their reference captions.
 
     ``scene_options`` go to :func:`multimodal_core.world.scenes.scene` (n_objects, classes...).
-    Batch with :func:`collate_captioning`: the default collate would transpose the captions.
     """
 
     def __init__(
@@ -87,11 +86,6 @@ class CaptioningDataset(_SceneDataset):
         return CaptioningItem(image_tensor(s.image), language.captions(s))
 
 
-def collate_captioning(batch: list[CaptioningItem]) -> tuple[torch.Tensor, list[list[str]]]:
-    """Images stacked to (B, 3, H, W); captions as one list of references per image."""
-    return torch.stack([item.image for item in batch]), [item.captions for item in batch]
-
-
 class VQAItem(NamedTuple):
     image: torch.Tensor  # (3, H, W) float32 in [0, 1]
     questions: list[language.Question]  # one per question type the scene allows
@@ -100,7 +94,7 @@ class VQAItem(NamedTuple):
 class VQADataset(_SceneDataset):
     """Scenes with several questions each (one per type the scene allows, up to seven):
     image features computed once serve every question of the scene, which makes training
-    several times cheaper per question. Batch with :func:`collate_vqa`."""
+    several times cheaper per question."""
 
     def __init__(
         self,
@@ -120,71 +114,6 @@ class VQADataset(_SceneDataset):
     def __getitem__(self, index: int) -> VQAItem:
         s = self.scene(index)
         return VQAItem(image_tensor(s.image), language.questions(s, self.question_types))
-
-
-class VQABatch(NamedTuple):
-    images: torch.Tensor  # (B, 3, H, W)
-    image_index: torch.Tensor  # (Q,) long: which image each question is about
-    questions: list[str]  # Q texts
-    answers: torch.Tensor  # (Q,) long: index into language.ANSWERS
-    types: list[str]  # Q question types
-
-
-_ANSWER_INDEX = {a: i for i, a in enumerate(language.ANSWERS)}
-
-
-def collate_vqa(batch: list[VQAItem]) -> VQABatch:
-    """Stack the images and flatten every scene's questions into one list."""
-    pairs = [(i, q) for i, item in enumerate(batch) for q in item.questions]
-    return VQABatch(
-        images=torch.stack([item.image for item in batch]),
-        image_index=torch.tensor([i for i, _ in pairs], dtype=torch.long),
-        questions=[q.text for _, q in pairs],
-        answers=torch.tensor([_ANSWER_INDEX[q.answer] for _, q in pairs], dtype=torch.long),
-        types=[q.type for _, q in pairs],
-    )
-
-
-class TextToImageItem(NamedTuple):
-    image: torch.Tensor  # (3, H, W) float32 in [0, 1]
-    captions: list[str]  # true descriptions; training picks one per step
-    label: int  # index in CLASS_NAMES of the (first) object
-
-
-class TextToImageDataset(_SceneDataset):
-    """Pictures and their descriptions for the text-conditional GAN.
-
-    By default one large centred object (the curriculum the GAN can learn on two cores);
-    pass ``layout="grid", n_objects=(1, 2)`` for fuller scenes. Batch with
-    :func:`collate_text_to_image`.
-    """
-
-    def __init__(
-        self,
-        split: str = "train",
-        size: int = 64,
-        length: int | None = None,
-        *,
-        held_out_ok: bool = False,
-        **scene_options: Any,
-    ) -> None:
-        scene_options.setdefault("layout", "center")
-        scene_options.setdefault("n_objects", (1, 1))
-        super().__init__(split, size, length, held_out_ok, scene_options)
-
-    def __getitem__(self, index: int) -> TextToImageItem:
-        s = self.scene(index)
-        label = CLASS_NAMES.index(s.objects[0].name)
-        return TextToImageItem(image_tensor(s.image), language.captions(s), label)
-
-
-def collate_text_to_image(
-    batch: list[TextToImageItem],
-) -> tuple[torch.Tensor, list[list[str]], torch.Tensor]:
-    """Images (B, 3, H, W), one list of captions per image, labels (B,)."""
-    images = torch.stack([item.image for item in batch])
-    labels = torch.tensor([item.label for item in batch], dtype=torch.long)
-    return images, [item.captions for item in batch], labels
 
 
 class LocalizationItem(NamedTuple):
@@ -251,52 +180,4 @@ class LocalizationDataset(_SceneDataset):
             mask=torch.from_numpy(target.mask),
             box=torch.tensor(target.box, dtype=torch.long),
             label=CLASS_NAMES.index(target.name),
-        )
-
-
-class VoiceToFaceItem(NamedTuple):
-    voice: torch.Tensor  # (T,) float32
-    face: torch.Tensor  # (3, S, S) float32 in [0, 1]
-    age_group: int  # index in people.AGE_GROUPS
-    gender: int  # index in people.GENDERS
-
-
-class VoiceToFaceDataset(Dataset):
-    """A person's voice and face; item ``i`` is the person of the ``i``-th seed of the split.
-    Skin tone and hair vary in the faces but not in the voices (see people.py)."""
-
-    def __init__(
-        self,
-        split: str = "train",
-        face_size: int = 64,
-        length: int | None = None,
-        *,
-        held_out_ok: bool = False,
-        seconds: float = 2.0,
-        sample_rate: int = 16000,
-    ) -> None:
-        self.seeds = seeds(split, held_out_ok=held_out_ok)
-        self.length = len(self.seeds) if length is None else length
-        if not 0 < self.length <= len(self.seeds):
-            raise ValueError(f"length must be in 1..{len(self.seeds)} for {split!r}")
-        self.face_size = face_size
-        self.seconds = seconds
-        self.sample_rate = sample_rate
-
-    def __len__(self) -> int:
-        return self.length
-
-    def person(self, index: int) -> Person:
-        """The person behind item ``index``."""
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for a dataset of {self.length}")
-        return person(self.seeds[index])
-
-    def __getitem__(self, index: int) -> VoiceToFaceItem:
-        p = self.person(index)
-        return VoiceToFaceItem(
-            voice=torch.from_numpy(p.voice(self.seconds, self.sample_rate)),
-            face=image_tensor(p.face(self.face_size)),
-            age_group=AGE_GROUPS.index(p.age_group),
-            gender=GENDERS.index(p.gender),
         )

@@ -9,6 +9,7 @@ on this grammar: any change to a template or to the choice of references must bu
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -208,6 +209,15 @@ def captions(scene: Scene) -> list[str]:
     if len(unique) < N_CAPTIONS:  # cannot happen: the pool's last four forms always differ
         raise RuntimeError(f"scene {scene.seed}: only {len(unique)} distinct captions")
     return unique[:N_CAPTIONS]
+
+
+_COUNT_CAPTION = re.compile(r"^(?:one|two|three|four) objects? ")
+
+
+def usable_captions(scene: Scene) -> list[str]:
+    """The scene's references that name its objects (the "one object on ..." form does not):
+    what a text-to-image model can be asked to draw."""
+    return [c for c in captions(scene) if not _COUNT_CAPTION.match(c)]
 
 
 # --- questions ------------------------------------------------------------------------------
