@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from multimodal_core.tasks import vqa
-from multimodal_core.train.vqa import easyvqa_store, world_store
+from multimodal_core.world.qa_stores import easyvqa_store, world_store
 
 
 def main(argv: list[str] | None = None) -> int:

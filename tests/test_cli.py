@@ -46,3 +46,16 @@ def test_bad_file_gives_a_sentence_and_exit_code_2(tmp_path: Path) -> None:
         result.stderr.strip()
         == "This file is empty; please upload a WAV, MP3, FLAC, OGG or M4A recording."
     )
+
+
+def test_every_measured_family_has_an_evaluation_with_its_name() -> None:
+    import importlib
+
+    from multimodal_core.evaluate.__main__ import evaluations
+
+    commands = evaluations()
+    for family in FAMILIES:
+        assert (family.command in commands) == family.evaluated, family.name
+    for name in commands.values():
+        module = importlib.import_module(f"multimodal_core.evaluate.{name}")
+        assert callable(module.add_arguments) and callable(module.run), name

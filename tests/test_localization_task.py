@@ -17,7 +17,7 @@ from PIL import Image
 
 from multimodal_core import hub
 from multimodal_core.errors import InputError
-from multimodal_core.evaluate.localization import argmax_yx, in_box
+from multimodal_core.evaluate.metrics import argmax_yx, in_box
 from multimodal_core.models.localization import LocalizationConfig, SoundLocalizer
 from multimodal_core.tasks import localization
 

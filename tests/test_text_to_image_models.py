@@ -116,7 +116,8 @@ def test_judge_shapes_loss_gradients_and_round_trip(tmp_path: Path) -> None:
 
 
 def test_training_helpers_keep_the_object_and_name_it() -> None:
-    from multimodal_core.train.text_to_image import multi_hot, swap_colour, usable_captions
+    from multimodal_core.train.text_to_image import multi_hot, swap_colour
+    from multimodal_core.world.language import usable_captions
     from multimodal_core.world.scenes import scene
 
     rng = np.random.default_rng(0)

@@ -1,8 +1,10 @@
 """``python -m multimodal_core.evaluate <task> [--json]``: evaluate one built-in model.
 
-A task adds itself to :data:`TASKS`: a module with ``add_arguments(parser)`` and
-``run(args) -> dict``. The human table comes first, with or without ``--json``; the last line
-printed is always one JSON object, so scripts can read ``tail -n 1``.
+Every task family the registry marks ``evaluated`` has ``evaluate/<name>.py``, run as its command
+(``text-to-image``); :data:`JUDGES` adds the models that judge others and have no tab. A module
+has ``add_arguments(parser)`` and ``run(args) -> dict``. The human table comes first, with or
+without ``--json``; the last line printed is always one JSON object, so scripts can read
+``tail -n 1``.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import math
 import sys
 from collections.abc import Sequence
 
-TASKS: dict[str, str] = {
-    "captioning": "multimodal_core.evaluate.captioning",
-    "localization": "multimodal_core.evaluate.localization",
-    "voice-to-face": "multimodal_core.evaluate.voice_to_face",
-    "text-to-image": "multimodal_core.evaluate.text_to_image",
-    "world-classifier": "multimodal_core.evaluate.world_classifier",
-    "vqa": "multimodal_core.evaluate.vqa",
-}
+from multimodal_core.registry import FAMILIES
+
+JUDGES: dict[str, str] = {"world-classifier": "world_classifier"}
+"""Evaluations of models with no tab of their own (the world classifier judges text to image)."""
+
+
+def evaluations() -> dict[str, str]:
+    """Command -> module name in evaluate/, in the tabs' order, then the judges."""
+    measured = {f.command: f.name for f in FAMILIES if f.evaluated}
+    return {**measured, **JUDGES}
 
 
 def _finite(value: object) -> object:
@@ -39,14 +43,17 @@ def _finite(value: object) -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m multimodal_core.evaluate")
     subparsers = parser.add_subparsers(dest="task", required=True, metavar="TASK")
-    for name, module_name in TASKS.items():
+    modules = {
+        command: f"multimodal_core.evaluate.{name}" for command, name in evaluations().items()
+    }
+    for name, module_name in modules.items():
         module = importlib.import_module(module_name)
         module.add_arguments(
             subparsers.add_parser(name, help=(module.__doc__ or "").splitlines()[0])
         )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    result = importlib.import_module(TASKS[args.task]).run(args)
+    result = importlib.import_module(modules[args.task]).run(args)
     print(json.dumps(_finite(result), default=str))
     return 0
 

@@ -1,7 +1,7 @@
 """Train the text-conditional GAN on the world: ``python -m multimodal_core.train.text_to_image``.
 
-A curriculum, because a GAN on the full world on a CPU learns colours and never shapes (see
-../shared/PLATFORM.md): first one large centred object on a coloured background (plain or
+A curriculum, because a GAN on the full world on a CPU learned colours and never shapes (a
+36-minute prototype on 20 classes reached 0.12 object accuracy): first one large centred object on a coloured background (plain or
 gradient), then the textured backgrounds too (``--textures-step``), then half of the scenes are
 grid scenes of one or two objects (``--grid-step``). Scenes are rendered fresh into a replay
 buffer; each step takes one random caption per scene (the "N objects" caption, which names no
