@@ -76,6 +76,32 @@ class _Loaded:
     load_seconds: float
 
 
+W = TypeVar("W", bound="ModelWrapper")
+
+
+class ModelWrapper:
+    """Base of an object that keeps one torch module in ``self.model`` beside what a task needs
+    with it (a vocabulary, a processor). The hub places it with ``to``, puts it in eval mode and
+    counts and guards its weights through ``components``."""
+
+    model: torch.nn.Module
+
+    def to(self: W, device: torch.device | str, dtype: torch.dtype | None = None) -> W:
+        if dtype is None:
+            self.model.to(device)
+        else:
+            self.model.to(device=device, dtype=dtype)
+        return self
+
+    def eval(self: W) -> W:
+        self.model.eval()
+        return self
+
+    @property
+    def components(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.model}
+
+
 def resolve_device(choice: str) -> torch.device:
     """``auto`` means CUDA when there is one, else the CPU."""
     if choice == "auto":

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from multimodal_core import hub
 from multimodal_core.backends.loading import load_pretrained
 
 logger = logging.getLogger(__name__)
@@ -37,32 +38,13 @@ class PretrainedCaption:
     token_log_probs: list[float]
 
 
-class PretrainedCaptioner:
+class PretrainedCaptioner(hub.ModelWrapper):
     """A transformers captioning model and its processor, behind one ``caption`` call."""
 
     def __init__(self, model: Any, processor: Any, model_id: str) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
-
-    def to(
-        self, device: torch.device | str, dtype: torch.dtype | None = None
-    ) -> PretrainedCaptioner:
-        """Move the model (the hub calls this once, with float16 on CUDA)."""
-        if dtype is None:
-            self.model.to(device)
-        else:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> PretrainedCaptioner:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        """The modules whose weights the hub's status counts."""
-        return {"model": self.model}
 
     @torch.inference_mode()
     def caption(

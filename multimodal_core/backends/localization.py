@@ -81,7 +81,7 @@ class ZeroShotResult:
     tags: list[tuple[str, float]]
 
 
-class ClapTagger:
+class ClapTagger(hub.ModelWrapper):
     """CLAP and its processor: probabilities of sound descriptions for a recording."""
 
     def __init__(self, model: Any, processor: Any, model_id: str) -> None:
@@ -91,17 +91,8 @@ class ClapTagger:
         self._text_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ClapTagger:
-        self.model.to(device) if dtype is None else self.model.to(device=device, dtype=dtype)
-        self._text_cache.clear()
-        return self
-
-    def eval(self) -> ClapTagger:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        return {"model": self.model}
+        self._text_cache.clear()  # the cached embeddings are on the old device
+        return super().to(device, dtype)
 
     @torch.inference_mode()
     def text_embeddings(self, prompts: tuple[str, ...]) -> torch.Tensor:
@@ -141,25 +132,13 @@ class ClapTagger:
         return torch.softmax(logits, dim=0).cpu().numpy()
 
 
-class ClipSegmenter:
+class ClipSegmenter(hub.ModelWrapper):
     """CLIPSeg and its processor: where a text prompt is in a picture."""
 
     def __init__(self, model: Any, processor: Any, model_id: str) -> None:
         self.model = model
         self.processor = processor
         self.model_id = model_id
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> ClipSegmenter:
-        self.model.to(device) if dtype is None else self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> ClipSegmenter:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        return {"model": self.model}
 
     @torch.inference_mode()
     def segment(self, image: np.ndarray, prompt: str) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from multimodal_core import hub
 from multimodal_core.backends.loading import hub_reachable
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.settings import get_settings
@@ -27,28 +28,13 @@ logger = logging.getLogger(__name__)
 MAX_TOKENS = 64  # questions and prompts are short; the model itself accepts 256
 
 
-class SentenceEncoder:
+class SentenceEncoder(hub.ModelWrapper):
     """A MiniLM model and its tokenizer behind one ``encode`` call."""
 
     def __init__(self, model: Any, tokenizer: Any, source: str) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> SentenceEncoder:
-        if dtype is None:
-            self.model.to(device)
-        else:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> SentenceEncoder:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        return {"model": self.model}
 
     @property
     def dim(self) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from multimodal_core import hub
 from multimodal_core.backends.loading import load_pretrained
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class PretrainedAnswer:
     score_kind: str  # "sigmoid" (ViLT) or "sequence probability" (BLIP beams)
 
 
-class PretrainedVQA:
+class PretrainedVQA(hub.ModelWrapper):
     """A transformers VQA model and its processor, behind one ``answer`` call."""
 
     def __init__(self, model: Any, processor: Any, model_id: str, model_type: str) -> None:
@@ -49,23 +50,6 @@ class PretrainedVQA:
         self.processor = processor
         self.model_id = model_id
         self.model_type = model_type
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> PretrainedVQA:
-        """Move the model (the hub calls this once, with float16 on CUDA)."""
-        if dtype is None:
-            self.model.to(device)
-        else:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> PretrainedVQA:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        """The modules whose weights the hub's status counts."""
-        return {"model": self.model}
 
     def _inputs(self, image: np.ndarray, question: str) -> dict[str, torch.Tensor]:
         pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)

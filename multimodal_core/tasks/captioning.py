@@ -86,7 +86,7 @@ class CaptionResult:
         }
 
 
-class BuiltinCaptioner:
+class BuiltinCaptioner(hub.ModelWrapper):
     """The trained Show-Attend-Tell with its vocabulary and decoding defaults."""
 
     def __init__(self, model: ShowAttendTell, vocab: Vocabulary, defaults: dict) -> None:
@@ -99,21 +99,6 @@ class BuiltinCaptioner:
         self.length_alpha = float(defaults.get("length_alpha", 0.0))
         # Mean per-token log prob below which a picture is probably not from the world.
         self.out_of_world_threshold = defaults.get("out_of_world_mean_log_prob")
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinCaptioner:
-        if dtype is None:
-            self.model.to(device)
-        else:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> BuiltinCaptioner:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, torch.nn.Module]:
-        return {"model": self.model}
 
     def looks_out_of_world(self, best: Hypothesis, text: str) -> bool:
         """Signs that a picture is not a world scene: the model is unsure of its words (mean log

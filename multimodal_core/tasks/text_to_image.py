@@ -77,27 +77,12 @@ class GenerationResult:
         }
 
 
-class BuiltinGAN:
+class BuiltinGAN(hub.ModelWrapper):
     """The trained generator and what its training recorded (minutes, validation figures)."""
 
     def __init__(self, model: TextGAN, record: dict) -> None:
         self.model = model
         self.record = record
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinGAN:
-        if dtype is None:
-            self.model.to(device)
-        else:
-            self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> BuiltinGAN:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, torch.nn.Module]:
-        return {"model": self.model}
 
     @property
     def note(self) -> str:

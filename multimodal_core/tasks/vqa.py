@@ -53,7 +53,7 @@ EXAMPLE_QUESTIONS: tuple[str, ...] = (
 )
 
 
-class BuiltinVQA:
+class BuiltinVQA(hub.ModelWrapper):
     """A built-in checkpoint: model, question vocabulary, answers, and its synonym mapper."""
 
     def __init__(
@@ -70,18 +70,6 @@ class BuiltinVQA:
         model = StackedAttentionVQA.from_pretrained(folder)
         vocab = QuestionVocabulary.from_pretrained(folder)
         return cls(model, vocab, load_answers(folder), name or Path(folder).name)
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> BuiltinVQA:
-        self.model.to(device) if dtype is None else self.model.to(device=device, dtype=dtype)
-        return self
-
-    def eval(self) -> BuiltinVQA:
-        self.model.eval()
-        return self
-
-    @property
-    def components(self) -> dict[str, Any]:
-        return {"model": self.model}
 
     @property
     def image_size(self) -> int:

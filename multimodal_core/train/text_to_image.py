@@ -1,11 +1,12 @@
 """Train the text-conditional GAN on the world: ``python -m multimodal_core.train.text_to_image``.
 
 A curriculum, because a GAN on the full world on a CPU learned colours and never shapes (a
-36-minute prototype on 20 classes reached 0.12 object accuracy): first one large centred object on a coloured background (plain or
-gradient), then the textured backgrounds too (``--textures-step``), then half of the scenes are
-grid scenes of one or two objects (``--grid-step``). Scenes are rendered fresh into a replay
-buffer; each step takes one random caption per scene (the "N objects" caption, which names no
-object, is left out) and its MiniLM embedding (cached: the world has a few thousand captions).
+36-minute prototype on 20 classes reached 0.12 object accuracy): first one large centred object
+on a coloured background (plain or gradient), then the textured backgrounds too
+(``--textures-step``), then half of the scenes are grid scenes of one or two objects
+(``--grid-step``). Scenes are rendered fresh into a replay buffer; each step takes one random
+caption per scene (the "N objects" caption, which names no object, is left out) and its MiniLM
+embedding (cached: the world has a few thousand captions).
 Wrong texts for the matching-aware discriminator are, half the time, the same caption with
 another background colour (the object stays: the discriminator must read the colour) and
 otherwise the caption of another scene.
