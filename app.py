@@ -7,15 +7,23 @@ model weights: models are loaded on first use by the shared core.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
 
 from multimodal_core import hub
 from multimodal_core.settings import Settings, get_settings
 from multimodal_core.ui import TAB_MODULES
+
+logger = logging.getLogger(__name__)
 
 HEADER = """# Multimodal Studio
 Classic multimodal learning, live: systems that match, translate and point across **images**,
@@ -79,18 +87,54 @@ def launch_options() -> dict:
     }
 
 
+@contextlib.contextmanager
+def cache_folder() -> Iterator[Path]:
+    """Gradio's cache folder for this server: ``GRADIO_TEMP_DIR`` when the person set it, else a
+    new folder of the server's own, removed with what is left in it when the server stops.
+
+    Gradio names a cached file by its content (``<folder>/<hash>/<name>``) and deletes the files
+    it wrote when their lifetime ends and when it stops, so servers sharing its default folder
+    (``/tmp/gradio``) would delete each other's uploads. Gradio takes the folder from the
+    environment alone (no argument of ``Blocks`` or ``launch`` names it), reading it as each
+    component is made and on each request, so it is set there before the app is built. (A few
+    Gradio features that this app does not use read it once, as gradio is imported.)
+    """
+    chosen = os.environ.get("GRADIO_TEMP_DIR")
+    if chosen:
+        yield Path(chosen)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="multimodal-studio-"))  # mode 700: people's photos
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
+    """Serve until Ctrl-C (SIGINT) or SIGTERM; the worker processes and the server's own cache
+    folder end with it."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from multimodal_core import audio, workers
 
-    audio.warm_up()  # librosa's first call compiles for ~15 s; pay it while nobody waits
-    demo = build_app()
-    demo.launch(prevent_thread_lock=True, **launch_options())
-    # Once the page is served: started earlier, their imports slowed the start by about 5 s.
-    workers.start()
-    demo.block_thread()
+    # SIGTERM (``kill``, a container or a Space stopping) takes Ctrl-C's way out: by default it
+    # would end the interpreter at once, skipping the clean-up below.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with cache_folder() as folder, contextlib.suppress(KeyboardInterrupt):
+        logger.info("uploads and result files are cached in %s", folder)
+        audio.warm_up()  # librosa's first call compiles for ~15 s; pay it while nobody waits
+        demo = build_app()
+        try:
+            demo.launch(prevent_thread_lock=True, **launch_options())
+            # Once the page is served: started earlier, their imports slowed the start by 5 s.
+            workers.start()
+            demo.block_thread()  # returns on Ctrl-C or SIGTERM, the server closed
+        finally:
+            demo.close()  # as its server stops, Gradio deletes the files it cached
+            workers.stop()
 
 
 if __name__ == "__main__":

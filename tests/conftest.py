@@ -1,8 +1,11 @@
-"""Shared test set-up: slow tests run with --slow, and always in CI (CI=true)."""
+"""Shared test set-up: slow tests run with --slow, and always in CI (CI=true); the servers that
+tests start in this process cache their files in a folder of the test run's own."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -11,9 +14,32 @@ import pytest
 if TYPE_CHECKING:
     from gradio_client import Client
 
+_GRADIO_TEMP_DIR = pytest.StashKey[tuple[str, str | None]]()  # this run's, and the one before
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Gradio's cache at a new folder for this run, even where ``GRADIO_TEMP_DIR`` is set:
+    Gradio names a cached file by its content and deletes the files a server wrote as it stops,
+    so a test server sharing a folder with another server (a running app, another test run)
+    would delete that server's uploads. Gradio reads the folder from the environment alone."""
+    folder = tempfile.mkdtemp(prefix="multimodal-studio-tests-")
+    config.stash[_GRADIO_TEMP_DIR] = folder, os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _GRADIO_TEMP_DIR not in config.stash:
+        return
+    folder, previous = config.stash[_GRADIO_TEMP_DIR]
+    shutil.rmtree(folder, ignore_errors=True)
+    if previous is None:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = previous
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -42,6 +68,7 @@ def app_url() -> Iterator[str]:
         yield url
     finally:
         demo.close()
+        workers.stop()  # as app.main() does
 
 
 @pytest.fixture(scope="session")

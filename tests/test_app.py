@@ -167,3 +167,22 @@ def test_uploads_and_results_leave_the_servers_cache_after_their_lifetime(
     finally:
         demo.close()
         get_settings.cache_clear()
+
+
+def test_the_server_caches_in_a_folder_of_its_own_unless_one_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Gradio names cached files by their content: servers sharing a folder delete each other's
+    files (tests/test_server_processes.py shows it with two servers)."""
+    import app
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    with app.cache_folder() as folder:
+        assert folder.is_dir() and os.environ["GRADIO_TEMP_DIR"] == str(folder)
+        (folder / "hash").mkdir()
+        (folder / "hash" / "upload.png").write_bytes(b"left when the server stops")
+    assert not folder.exists() and "GRADIO_TEMP_DIR" not in os.environ
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with app.cache_folder() as chosen:
+        assert chosen == tmp_path
+    assert tmp_path.is_dir() and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path)

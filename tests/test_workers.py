@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +25,7 @@ from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning, localization, sound
 
 RATE = 16_000
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
@@ -124,3 +129,66 @@ def test_a_worker_that_dies_fails_its_request_and_the_next_one_is_served(with_wo
     with pytest.raises(workers.WorkerCrashError):
         workers.run(os._exit, 1)
     assert workers.run(os.getpid) != os.getpid()
+
+
+def running(pid: int) -> bool:
+    """A process with this pid runs and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def signal_then_sleep(flag: Path) -> None:
+    """A task that says it has started, then takes far longer than any test."""
+    flag.touch()
+    time.sleep(600)
+
+
+def test_stop_ends_the_workers_without_waiting_for_their_tasks(with_workers, tmp_path) -> None:
+    with_workers(1)
+    worker = workers.run(os.getpid)
+    flag = tmp_path / "started"
+    request = ThreadPoolExecutor(1)
+    try:
+        sleeping = request.submit(workers.run, signal_then_sleep, flag)
+        while not flag.exists():
+            time.sleep(0.05)
+        started = time.monotonic()
+        workers.stop()
+        with pytest.raises(workers.WorkerCrashError):
+            sleeping.result(timeout=60)
+        assert time.monotonic() - started < 30 and not running(worker)
+    finally:
+        if running(worker):  # free the request's thread
+            os.kill(worker, signal.SIGKILL)
+        request.shutdown()
+    assert workers.run(os.getpid) not in (worker, os.getpid())  # the next task: a new pool
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes in /proc")
+def test_a_worker_ends_itself_when_its_server_is_killed() -> None:
+    """SIGKILL (the kernel's, for memory, say) leaves the server no time to stop its workers."""
+    code = (
+        "import os, time; from multimodal_core import workers; "
+        "print(workers.run(os.getpid), flush=True); time.sleep(600)"
+    )
+    environ = {**os.environ, "MMC_WORKERS": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=REPO, env=environ, stdout=subprocess.PIPE, text=True
+    )
+    worker = None
+    try:
+        worker = int(server.stdout.readline())  # the worker has started and served a task
+        server.kill()
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while running(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(worker)
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+        if worker is not None and running(worker):
+            os.kill(worker, signal.SIGKILL)
