@@ -20,8 +20,8 @@ from pathlib import Path
 import gradio as gr
 
 from multimodal_core import hub
+from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import Settings, get_settings
-from multimodal_core.ui import TAB_MODULES
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,9 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="Multimodal Studio", delete_cache=cache_lifetime(settings)) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs():
-            for name in TAB_MODULES:
-                tab = importlib.import_module(f"multimodal_core.ui.{name}")
-                with gr.Tab(tab.TITLE, id=name):
+            for family in FAMILIES:
+                tab = importlib.import_module(f"multimodal_core.ui.{family.name}")
+                with gr.Tab(family.title, id=family.name):
                     tab.build_tab()
     # Read by the queue as it is made; an explicit setting in the environment wins.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY_EVENTS))
