@@ -5,6 +5,10 @@ loader, moves it to the hub's device once (float16 on CUDA where the spec allows
 eval mode and keeps that one copy for every later call from every tab. A lock per model makes
 concurrent first calls load it once; a failed load raises :class:`ModelUnavailableError` for
 that model alone and is tried again on the next call.
+
+Every model call of every task goes through one door, :func:`gpu` (``spaces.GPU`` on ZeroGPU,
+inference mode everywhere): a resident model that runs outside it raises
+:class:`OutsideModelCallError`, so a call that would get no GPU on ZeroGPU fails in the tests.
 """
 
 from __future__ import annotations
