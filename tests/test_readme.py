@@ -75,3 +75,14 @@ def test_building_the_app_caches_no_example(monkeypatch: pytest.MonkeyPatch) -> 
     assert made, "no example list was built"
     eager = [e for e in made if e.cache_examples is True]
     assert eager == [], "examples cached at start-up: give them cache_examples='lazy'"
+
+
+def test_the_tab_table_lists_every_task_family() -> None:
+    from multimodal_core.registry import FAMILIES
+
+    rows = [
+        line for line in README.read_text(encoding="utf-8").splitlines() if line.startswith("| ")
+    ]
+    titles = [row.split("|")[1].strip() for row in rows]
+    missing = [family.title for family in FAMILIES if family.title not in titles]
+    assert missing == []
