@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 
 from multimodal_core import hub
-from multimodal_core.registry import FAMILIES
+from multimodal_core.registry import grouped
 from multimodal_core.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,15 @@ def build_app() -> gr.Blocks:
     hub.limit_cpu_threads(settings.cpu_threads)
     with gr.Blocks(title="Multimodal Studio", delete_cache=cache_lifetime(settings)) as demo:
         gr.Markdown(HEADER)
-        with gr.Tabs():
-            for family in FAMILIES:
-                tab = importlib.import_module(f"multimodal_core.ui.{family.name}")
-                with gr.Tab(family.title, id=family.name):
-                    tab.build_tab()
+        # "wrap": on a phone a tab bar that does not fit goes on a second line, where every
+        # name stays readable, instead of into an unlabelled "..." menu.
+        with gr.Tabs(overflow_behavior="wrap"):
+            for group, families in grouped():
+                with gr.Tab(group, id=group.lower()), gr.Tabs(overflow_behavior="wrap"):
+                    for family in families:
+                        tab = importlib.import_module(f"multimodal_core.ui.{family.name}")
+                        with gr.Tab(family.title, id=family.name):
+                            tab.build_tab()
     # Read by the queue as it is made; an explicit setting in the environment wins.
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(ANALYTICS_EVERY_EVENTS))
     demo.queue(default_concurrency_limit=settings.concurrency)

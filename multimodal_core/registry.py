@@ -21,12 +21,16 @@ class TaskFamily:
     """Module name in tasks/, ui/, cli/ and evaluate/, tab id and HTTP endpoint (``/name``)."""
     title: str
     """The tab's label."""
+    group: str
+    """The lecture's family it belongs to (one of :data:`GROUPS`): the app nests its tab there."""
     evaluated: bool = False
     """Whether ``python -m multimodal_core.evaluate <command>`` measures its built-in model."""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
             raise ValueError(f"a family name must be a lower-case identifier, not {self.name!r}")
+        if self.group not in GROUPS:
+            raise ValueError(f"{self.name}: group {self.group!r} is not one of {GROUPS}")
 
     @property
     def api_name(self) -> str:
@@ -39,16 +43,25 @@ class TaskFamily:
         return self.name.replace("_", "-")
 
 
+GROUPS: tuple[str, ...] = ("Matching", "Translating", "Reasoning", "Tools")
+"""The lecture's three families of multimodal systems, then the tools, in the app's order."""
+
 FAMILIES: tuple[TaskFamily, ...] = (
-    TaskFamily("captioning", "Captioning", evaluated=True),
-    TaskFamily("vqa", "Visual QA", evaluated=True),
-    TaskFamily("text_to_image", "Text to image", evaluated=True),
-    TaskFamily("localization", "Sound localization", evaluated=True),
-    TaskFamily("voice_to_face", "Voice to face", evaluated=True),
-    TaskFamily("sound", "Sound"),
-    TaskFamily("status", "Status"),
+    TaskFamily("captioning", "Captioning", "Translating", evaluated=True),
+    TaskFamily("text_to_image", "Text to image", "Translating", evaluated=True),
+    TaskFamily("voice_to_face", "Voice to face", "Translating", evaluated=True),
+    TaskFamily("vqa", "Visual QA", "Reasoning", evaluated=True),
+    TaskFamily("localization", "Sound localization", "Reasoning", evaluated=True),
+    TaskFamily("sound", "Sound", "Tools"),
+    TaskFamily("status", "Status", "Tools"),
 )
-"""In the order the tabs appear."""
+"""In the order the tabs appear within their groups."""
+
+
+def grouped() -> list[tuple[str, list[TaskFamily]]]:
+    """(group, its families) for each group that has a family yet, in the app's order."""
+    groups = [(group, [f for f in FAMILIES if f.group == group]) for group in GROUPS]
+    return [(group, families) for group, families in groups if families]
 
 
 def family(name: str) -> TaskFamily:

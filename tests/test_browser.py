@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from multimodal_core.registry import FAMILIES, grouped
+
 REPO = Path(__file__).resolve().parent.parent
 SHOTS = REPO / "screenshots"
 EXAMPLES = REPO / "examples"
@@ -52,14 +54,24 @@ def page(request: pytest.FixtureRequest, browser, app_url: str) -> Iterator[obje
 
 
 def open_tab(page, name: str) -> None:
-    """Click a tab, through the "More tabs" menu where a narrow screen folds it away."""
+    """Click a tab's group, then the tab (each named by the registry)."""
+    family = next(f for f in FAMILIES if f.title == name)
     page.get_by_role("tab").first.wait_for(timeout=60_000)  # the tab bar has been drawn
-    tab = page.get_by_role("tab", name=name, exact=True)
-    if tab.count() and tab.first.is_visible():
-        tab.first.click()
-        return
-    page.get_by_label("More tabs").click()
-    page.locator(".overflow-dropdown").get_by_role("button", name=name, exact=True).click()
+    page.get_by_role("tab", name=family.group, exact=True).click()
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def test_every_group_and_tab_is_labelled_on_screen(page) -> None:
+    """The lecture's groups, then their tabs: all visible by name at both widths, none folded
+    into an unlabelled "..." menu."""
+    page.get_by_role("tab").first.wait_for(timeout=60_000)
+    for group, families in grouped():
+        group_tab = page.get_by_role("tab", name=group, exact=True)
+        assert group_tab.is_visible(), group
+        group_tab.click()
+        for family in families:
+            assert page.get_by_role("tab", name=family.title, exact=True).is_visible(), family
+    assert page.get_by_label("More tabs").filter(visible=True).count() == 0
 
 
 def upload(page, elem_id: str, path: Path) -> None:
@@ -109,6 +121,26 @@ def test_captioning_tab_shows_the_caption_the_beams_and_the_heat_maps(page) -> N
     assert rows.count() == 1 + 5  # the slider's default beam size
     assert caption in rows.nth(1).inner_text()  # the best beam is the caption
     shoot(page, "captioning")
+
+
+def test_an_error_clears_the_previous_result(page, tmp_path: Path) -> None:
+    """A caption, then a broken picture: the sentence appears and the old caption, beams and maps
+    are gone, so nothing on screen belongs to another picture."""
+    open_tab(page, "Captioning")
+    upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
+    page.locator("#captioning-run").click()
+    page.locator("#captioning-attention img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    caption = page.locator("#captioning-caption").inner_text().strip()
+    assert len(caption.split()) >= 3, caption
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((EXAMPLES / "scene_20000001.png").read_bytes()[:200])
+    page.locator("#captioning-picture button[aria-label='Remove Image']").first.click()
+    page.locator("#captioning-picture input[type=file]").first.set_input_files(str(broken))
+    page.locator("#captioning-run").click()
+    page.get_by_text("damaged or incomplete", exact=False).first.wait_for(timeout=30_000)
+    assert caption not in page.locator("#captioning-caption").inner_text()  # only an "Error" badge
+    assert page.locator("#captioning-attention img").count() == 0
+    assert page.locator("#captioning-beams [role=row]").count() <= 1  # the header at most
 
 
 def test_vqa_tab_answers_a_typed_question(page) -> None:

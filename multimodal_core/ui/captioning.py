@@ -8,7 +8,13 @@ import numpy as np
 from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import captioning
-from multimodal_core.ui.common import MODEL_QUEUE, ImageUpload, ResultImage, user_errors
+from multimodal_core.ui.common import (
+    MODEL_QUEUE,
+    ImageUpload,
+    ResultImage,
+    cleared_first,
+    user_errors,
+)
 
 FAMILY = registry.family("captioning")
 
@@ -94,7 +100,8 @@ def build_tab() -> None:
                 interactive=False,
                 buttons=["download", "fullscreen"],  # small maps on a phone: tap to enlarge
             )
-    run.click(
+    cleared_first(
+        run.click,
         _caption,
         [picture, beam_size, model],
         [caption, note, beams, attention],

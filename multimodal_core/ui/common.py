@@ -93,6 +93,22 @@ class ResultGallery(gr.Gallery):
         return super().postprocess(None if value is None else [written(i) for i in value])
 
 
+def cleared_first(
+    trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any, outputs: list, **event: Any
+) -> Any:
+    """``trigger(fn, inputs, outputs, **event)``, after the outputs are emptied in the browser:
+    a request that fails never leaves the last result on screen beside its error. API clients
+    calling the event's ``api_name`` run ``fn`` alone."""
+
+    def clear() -> Any:
+        return None if len(outputs) == 1 else tuple(None for _ in outputs)
+
+    emptied = trigger(
+        clear, None, outputs, api_visibility="private", queue=False, show_progress="hidden"
+    )
+    return emptied.then(fn, inputs, outputs, **event)
+
+
 def user_errors(action: str) -> Callable[[F], F]:
     """Turn failures into one sentence for the page; log unexpected ones with their traceback.
 

@@ -17,6 +17,7 @@ from multimodal_core.ui.common import (
     SHOWN_SIDE,
     ImageUpload,
     ResultImage,
+    cleared_first,
     user_errors,
 )
 
@@ -126,7 +127,8 @@ def build_tab() -> None:
                 interactive=False,
                 buttons=["download"],
             )
-    run.click(
+    cleared_first(
+        run.click,
         _localize,
         [picture, recording, model],
         [overlay, spectrogram, note],

@@ -7,7 +7,7 @@ import gradio as gr
 from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import sound
-from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, cleared_first, user_errors
 
 FAMILY = registry.family("sound")
 
@@ -60,9 +60,19 @@ def build_tab() -> None:
                 )
             ]
     outputs = [*pictures, facts]
-    analyse.click(
-        _analyse, [recording], outputs, api_name=FAMILY.api_name, concurrency_id=MODEL_QUEUE
+    cleared_first(
+        analyse.click,
+        _analyse,
+        [recording],
+        outputs,
+        api_name=FAMILY.api_name,
+        concurrency_id=MODEL_QUEUE,
     )
-    recording.stop_recording(
-        _analyse, [recording], outputs, api_visibility="private", concurrency_id=MODEL_QUEUE
+    cleared_first(
+        recording.stop_recording,
+        _analyse,
+        [recording],
+        outputs,
+        api_visibility="private",
+        concurrency_id=MODEL_QUEUE,
     )

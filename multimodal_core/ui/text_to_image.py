@@ -7,7 +7,13 @@ import gradio as gr
 from multimodal_core import registry, viz
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
-from multimodal_core.ui.common import MODEL_QUEUE, ResultGallery, ResultImage, user_errors
+from multimodal_core.ui.common import (
+    MODEL_QUEUE,
+    ResultGallery,
+    ResultImage,
+    cleared_first,
+    user_errors,
+)
 
 GALLERY_SIDE = 256  # the 64 px pictures, enlarged with crisp pixels
 
@@ -86,14 +92,16 @@ def build_tab() -> None:
             prompt_b = gr.Textbox(label="To", value="a car on a yellow background")
             walk = gr.Button("Interpolate")
         path = ResultImage(label="From left to right", interactive=False)
-    run.click(
+    cleared_first(
+        run.click,
         _generate,
         [prompt, n, seed, model],
         [gallery, note],
         api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )
-    walk.click(
+    cleared_first(
+        walk.click,
         _interpolate,
         [prompt_a, prompt_b, seed],
         [path],

@@ -7,7 +7,7 @@ import gradio as gr
 from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import voice_to_face
-from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, cleared_first, user_errors
 
 FAMILY = registry.family("voice_to_face")
 
@@ -82,7 +82,8 @@ def build_tab() -> None:
                 interactive=False,
             )
     outputs = [face, age, gender, spectrogram, meaning]
-    draw.click(
+    cleared_first(
+        draw.click,
         _draw,
         [recording, model, seed],
         outputs,

@@ -14,6 +14,7 @@ from multimodal_core.ui.common import (
     SHOWN_SIDE,
     ImageUpload,
     ResultImage,
+    cleared_first,
     user_errors,
 )
 
@@ -100,14 +101,16 @@ def build_tab() -> None:
                 interactive=False,
                 buttons=["download"],
             )
-    run.click(
+    cleared_first(
+        run.click,
         _answer,
         [picture, question, model],
         [answer, top, attention, notes],
         api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )
-    question.submit(
+    cleared_first(
+        question.submit,
         _answer,
         [picture, question, model],
         [answer, top, attention, notes],
