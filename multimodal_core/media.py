@@ -362,3 +362,10 @@ def squash_to_square(picture: np.ndarray, side: int) -> np.ndarray:
     if picture.dtype == np.uint8:
         return pixels.round().clamp(0, 255).to(torch.uint8).numpy()
     return pixels.clamp(0.0, 1.0).numpy()
+
+
+def square_batch(pictures: list[np.ndarray], side: int) -> torch.Tensor:
+    """Float pictures (H, W, 3) in [0, 1] of any sizes as one (B, 3, side, side) batch, each
+    squashed by :func:`squash_to_square`: the input of the models that read whole pictures."""
+    squares = [torch.from_numpy(squash_to_square(p, side)).permute(2, 0, 1) for p in pictures]
+    return torch.stack(squares).float()

@@ -207,6 +207,7 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
     """Which class loads each folder of checkpoints/."""
     from multimodal_core.models.face_attributes import FaceAttributeClassifier
     from multimodal_core.models.localization import SoundLocalizer
+    from multimodal_core.models.out_of_world import OutOfWorldHead
     from multimodal_core.models.show_attend_tell import ShowAttendTell
     from multimodal_core.models.speech2face import Speech2Face
     from multimodal_core.models.text_gan import TextGAN
@@ -217,6 +218,7 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
         "captioning": ShowAttendTell,
         "face_attributes": FaceAttributeClassifier,
         "localization": SoundLocalizer,
+        "out_of_world": OutOfWorldHead,
         "text_to_image": TextGAN,
         "voice_to_face": Speech2Face,
         "vqa_easyvqa": StackedAttentionVQA,

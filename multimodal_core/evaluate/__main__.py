@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 from multimodal_core.registry import FAMILIES
 
-JUDGES: dict[str, str] = {"world-classifier": "world_classifier"}
-"""Evaluations of models with no tab of their own (the world classifier judges text to image)."""
+JUDGES: dict[str, str] = {"world-classifier": "world_classifier", "out-of-world": "out_of_world"}
+"""Evaluations of models with no tab of their own (the world classifier judges text to image;
+the out-of-world head tells every picture-reading tab whether a picture is from the world)."""
 
 
 def evaluations() -> dict[str, str]:

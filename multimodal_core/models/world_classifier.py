@@ -68,6 +68,12 @@ class WorldClassifierConfig(ConfigMixin):
         """Size of the pooled feature that diversity and the Frechet distance use."""
         return self.channels[-1]
 
+    @property
+    def statistics_dim(self) -> int:
+        """Size of :meth:`WorldClassifier.feature_statistics`: the mean of every stage but the
+        first, and the spread of the last."""
+        return sum(self.channels[1:]) + self.channels[-1]
+
 
 @dataclass
 class WorldClassifierOutput:
@@ -133,3 +139,19 @@ class WorldClassifier(PretrainedModel):
             ) / len(images)
             out.loss = bce + F.cross_entropy(out.background_logits, background_targets)
         return out
+
+    def feature_statistics(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, statistics_dim): the spatial mean of every stage's map but the first, then the
+        spatial standard deviation of the last, for the out-of-world head
+        (``models/out_of_world.py``). The pooled feature alone does not tell photos from
+        scenes; the earlier stages' textures and the last map's unevenness do (see the head's
+        model card)."""
+        x = images * 2.0 - 1.0
+        stats = []
+        per_stage = len(self.cnn) // len(self.config.channels)  # 6 modules: two conv-bn-relu
+        for start in range(0, len(self.cnn), per_stage):
+            x = self.cnn[start : start + per_stage](x)  # (B, C_s, g_s, g_s)
+            if start:
+                stats.append(x.mean(dim=(2, 3)))
+        stats.append(x.std(dim=(2, 3)))
+        return torch.cat(stats, dim=1)

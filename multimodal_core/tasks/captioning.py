@@ -25,6 +25,7 @@ from multimodal_core.decoding import Hypothesis, beam_search
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
 from multimodal_core.settings import get_settings
+from multimodal_core.tasks import world_check
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,10 @@ class CaptionResult:
     attention_grid: np.ndarray | None = None  # uint8 RGB: one overlay per word (built-in only)
     note: str = ""
     details: dict = field(default_factory=dict)
+    # The out-of-world check (tasks/world_check.py), for the built-in model only: None for a
+    # pretrained one, which is not limited to the world, or when the check is not installed.
+    in_world: bool | None = None
+    in_world_score: float | None = None
 
     @property
     def caption(self) -> str:
@@ -82,6 +87,8 @@ class CaptionResult:
             "caption": self.caption,
             "beams": [asdict(b) for b in self.beams],
             "note": self.note,
+            "in_world": self.in_world,
+            "in_world_score": self.in_world_score,
             **self.details,
         }
 
@@ -282,9 +289,22 @@ def _caption_builtin(
     tile = viz.tile_picture(image, SHEET_TILE)  # small to send
     sheet = draw(AttentionMaps(tile, heats, beams[0].tokens))
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
-    note = OUT_OF_WORLD_NOTE if captioner.looks_out_of_world(best, beams[0].text) else ""
+    check = world_check.check_if_available(image)
+    if check is None:  # the check is not installed: the captioner's own signs of doubt
+        out_of_world = captioner.looks_out_of_world(best, beams[0].text)
+    else:  # the calibrated check, which flags more photos at fewer world scenes (its card)
+        out_of_world = not check.in_world
+    note = OUT_OF_WORLD_NOTE if out_of_world else ""
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
-    return CaptionResult("builtin", beams, sheet, note, details)
+    return CaptionResult(
+        "builtin",
+        beams,
+        sheet,
+        note,
+        details,
+        in_world=None if check is None else check.in_world,
+        in_world_score=None if check is None else check.score,
+    )
 
 
 @hub.gpu

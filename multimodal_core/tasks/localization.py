@@ -30,6 +30,7 @@ from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.models.localization import SoundLocalizer, pixel_map
 from multimodal_core.settings import get_settings
+from multimodal_core.tasks import world_check
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ CHOICES = ModelChoices(
 )  # fmt: skip
 ZERO_SHOT_CONFIDENT = 0.3  # a CLAP tag probability below this is a guess among 24 tags
 LOW_CONFIDENCE_ALPHA = 0.3  # overlay opacity of a map the model is not sure of
+OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
+    "map", "for photos, choose the pretrained zero-shot model (CLAP and CLIPSeg)."
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class LocalizationResult:
     tag_probability: float | None = None
     tags: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The out-of-world check of the picture (tasks/world_check.py), for the built-in model
+    # only: None for the zero-shot one, or when the check is not installed.
+    in_world: bool | None = None
+    in_world_score: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready, without the pictures."""
@@ -88,6 +96,8 @@ class LocalizationResult:
             else round(self.tag_probability, 4),
             "tags": [(name, round(p, 4)) for name, p in self.tags[:5]],
             "notes": self.notes,
+            "in_world": self.in_world,
+            "in_world_score": self.in_world_score,
         }
 
 
@@ -154,7 +164,10 @@ def _builtin(
     heat = pixel_map(grid[None], height, width, model.config.map_smoothing)[0].numpy()
     peak_similarity = float(grid.max())
     confident = peak_similarity >= model.config.confident_similarity
+    check = world_check.check_if_available(image)
     notes = list(clip.notes)
+    if check is not None and not check.in_world:
+        notes.append(OUT_OF_WORLD_NOTE)
     if not confident:
         notes.append(
             f"No part of the picture matches this sound well (best similarity "
@@ -172,6 +185,8 @@ def _builtin(
         confident=confident,
         source_fraction=float((heat >= model.config.map_threshold).mean()),
         notes=notes,
+        in_world=None if check is None else check.in_world,
+        in_world_score=None if check is None else check.score,
     )
 
 

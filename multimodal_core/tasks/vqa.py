@@ -27,6 +27,7 @@ from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.vqa import QuestionVocabulary, StackedAttentionVQA, load_answers, top_k
 from multimodal_core.settings import get_settings
 from multimodal_core.synonyms import SynonymMapper, WordMapping
+from multimodal_core.tasks import world_check
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "where is the cat",
     "what is the background",
     "which animal is there",
+)
+OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
+    "answer", "for photos, choose the pretrained ViLT or BLIP VQA model."
 )
 
 
@@ -189,6 +193,11 @@ class VQAResult:
     attention: np.ndarray | None = None  # (g, g) map, built-in models only
     overlay: np.ndarray | None = None  # uint8 (H, W, 3): the map over the picture
     score_kind: str = "probability"
+    # The out-of-world check (tasks/world_check.py), for the world's built-in model only: None
+    # for easy-vqa's (whose shapes are not the world) and the pretrained models, or when the
+    # check is not installed.
+    in_world: bool | None = None
+    in_world_score: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready: no pictures, the attention map as nested lists."""
@@ -241,7 +250,7 @@ def answer_question(
         builtin: BuiltinVQA = hub.get(name)
         read = _read_question(builtin, text)
         top, heat = _PREDICT((builtin.image_tensor(image), read[0]), key=name)
-        return _result(builtin.name, image, read, top, heat, overlay)
+        return _result(builtin.name, image, read, top, heat, overlay, _world_check(name, image))
     result = _answer_pretrained(name, image, text)
     kind = "probability" if result.score_kind == "sequence probability" else "score"
     top = result.answers
@@ -296,9 +305,14 @@ def answer_with(
     batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
     tops, maps = vqa.predict(batch, [text for text, _, _ in read])
     return [
-        _result(vqa.name, image, words, top, heat, overlay)
+        _result(vqa.name, image, words, top, heat, overlay, _world_check(vqa.name, image))
         for image, words, top, heat in zip(images, read, tops, maps, strict=True)
     ]
+
+
+def _world_check(name: str, image: np.ndarray) -> world_check.WorldCheck | None:
+    """The out-of-world check for the world's built-in model; None for any other."""
+    return world_check.check_if_available(image) if name == BUILTIN else None
 
 
 @hub.gpu
@@ -322,11 +336,15 @@ def _result(
     top: list[tuple[str, float]],
     heat: np.ndarray,
     overlay: bool,
+    check: world_check.WorldCheck | None = None,
 ) -> VQAResult:
-    """A built-in model's answer: ``read`` is :meth:`BuiltinVQA.known_words` of the question."""
+    """A built-in model's answer: ``read`` is :meth:`BuiltinVQA.known_words` of the question,
+    ``check`` the out-of-world check of the picture where there is one."""
     text, _, notes = read
     not_sure = top[0][1] < NOT_SURE_BELOW
     has_map = heat.size > 0
+    out_of_world = check is not None and not check.in_world
+    notes = [*([OUT_OF_WORLD_NOTE] if out_of_world else []), *notes]
     return VQAResult(
         answer=top[0][0],
         top=top,
@@ -336,6 +354,8 @@ def _result(
         notes=[*notes, *([_not_sure_note(top, "probability")] if not_sure else [])],
         attention=heat if has_map else None,
         overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
+        in_world=None if check is None else check.in_world,
+        in_world_score=None if check is None else check.score,
     )
 
 

@@ -1,0 +1,107 @@
+"""The out-of-world head: does a picture come from the synthetic world the built-in models know?
+
+A logistic regression (Cox 1958) on pooled statistics of the frozen world classifier's feature
+maps (``WorldClassifier.feature_statistics``: the mean of stages 2 to 4 and the spread of stage
+4), trained on world scenes against real photos and other pictures
+that are not emoji scenes. The world classifier alone cannot say it: a Gaussian (Mahalanobis)
+model of its pooled feature flagged only 16% of photos at a 0.5% world false-alarm rate, and
+its top class probability is near 1 on many photos; a boundary learned from real material does
+separate them, and better with the earlier stages' statistics than with the last pooled
+feature alone (the model card has the figures). This file holds only the head; the task code
+feeds it the classifier's statistics.
+
+What differs from a textbook logistic regression: the features are standardised inside the
+model (their training mean and spread are buffers), so the released weights are all that is
+needed, and the decision threshold chosen on validation scenes is stored in the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
+
+
+@dataclass
+class OutOfWorldConfig(ConfigMixin):
+    """Hyperparameters of :class:`OutOfWorldHead`.
+
+    Args:
+        feature_dim (int, defaults to 704): size of the statistics it reads (the world
+            classifier's ``statistics_dim``: 64 + 128 + 256 means and 256 spreads).
+        threshold (float, defaults to 0.5): a picture whose world probability is below this is
+            out of the world; training replaces it with the value chosen on validation scenes.
+    """
+
+    feature_dim: int = 704  # WorldClassifierConfig.statistics_dim of the shipped classifier
+    threshold: float = 0.5  # placeholder until calibration: the even-odds point
+
+    def __post_init__(self) -> None:
+        if self.feature_dim <= 0:
+            raise ValueError(f"feature_dim must be positive, got {self.feature_dim}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+
+@dataclass
+class OutOfWorldOutput:
+    """logits (B,): log-odds that a picture is from the world; loss when targets are given."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None
+
+    @property
+    def world_probability(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+
+class OutOfWorldHead(PretrainedModel):
+    """Standardised features -> one linear unit -> the log-odds of "from the world"."""
+
+    config_class = OutOfWorldConfig
+
+    def __init__(self, config: OutOfWorldConfig) -> None:
+        super().__init__()
+        self.config = config
+        # Set from the training features by fit_standardisation; saved with the weights.
+        self.register_buffer("feature_mean", torch.zeros(config.feature_dim))
+        self.register_buffer("feature_std", torch.ones(config.feature_dim))
+        self.linear = nn.Linear(config.feature_dim, 1)
+
+    @torch.no_grad()
+    def fit_standardisation(self, features: torch.Tensor) -> None:
+        """Store the mean and spread of the training features (B, D), so that one weight decay
+        suits every feature whatever its scale."""
+        self.feature_mean.copy_(features.mean(0))
+        self.feature_std.copy_(features.std(0).clamp_min(1e-6))
+
+    def forward(
+        self, features: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> OutOfWorldOutput:
+        """features (B, D) world-classifier statistics; targets (B,) 1 = world, 0 = not.
+
+        The loss is the binary cross-entropy, each class weighted by half the inverse of its
+        share, so that many more scenes than photos do not drown the photos.
+        """
+        if features.dim() != 2 or features.shape[1] != self.config.feature_dim:
+            raise ValueError(
+                f"expected features of shape (B, {self.config.feature_dim}), "
+                f"got {tuple(features.shape)}"
+            )
+        x = (features - self.feature_mean) / self.feature_std  # (B, D)
+        out = OutOfWorldOutput(self.linear(x).squeeze(1))
+        if targets is not None:
+            targets = targets.to(out.logits.dtype)
+            share = targets.mean().clamp(1e-6, 1 - 1e-6)
+            weights = torch.where(targets > 0.5, 0.5 / share, 0.5 / (1 - share))
+            out.loss = nn.functional.binary_cross_entropy_with_logits(
+                out.logits, targets, weight=weights
+            )
+        return out
+
+    def is_in_world(self, features: torch.Tensor) -> torch.Tensor:
+        """(B,) bool: the world probability reaches the calibrated threshold."""
+        return self(features).world_probability >= self.config.threshold

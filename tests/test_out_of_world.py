@@ -1,0 +1,231 @@
+"""The out-of-world check: the head on a tiny config, its real-picture sources, and the tasks
+that carry ``in_world`` (with the shipped checkpoints, on photos the head never saw)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from multimodal_core import hub
+from multimodal_core.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME
+from multimodal_core.models.out_of_world import OutOfWorldConfig, OutOfWorldHead
+from multimodal_core.models.world_classifier import WorldClassifier, WorldClassifierConfig
+from multimodal_core.settings import get_settings
+from multimodal_core.world import real_pictures
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+WORLD_SCENE = EXAMPLES / "scene_20000001.png"  # a test-split scene: no training read it
+SHIPPED = (get_settings().checkpoints_dir / "out_of_world" / WEIGHTS_NAME).is_file()
+
+
+def tiny_head(threshold: float = 0.3) -> OutOfWorldHead:
+    torch.manual_seed(0)
+    return OutOfWorldHead(OutOfWorldConfig(feature_dim=8, threshold=threshold))
+
+
+def test_forward_shapes_loss_and_every_parameter_learns() -> None:
+    head = tiny_head()
+    features = torch.randn(6, 8) * 3 + 1
+    head.fit_standardisation(features)
+    assert torch.allclose(head.feature_mean, features.mean(0))
+    out = head(features, torch.tensor([1, 1, 1, 1, 0, 0]))
+    assert out.logits.shape == (6,) and torch.isfinite(out.loss)
+    assert ((out.world_probability > 0) & (out.world_probability < 1)).all()
+    out.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.parameters())
+    with pytest.raises(ValueError, match=r"\(B, 8\)"):
+        head(torch.randn(6, 7))
+
+
+def test_the_decision_uses_the_stored_threshold() -> None:
+    head = tiny_head(threshold=0.5)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.copy_(torch.tensor([0.1]))  # probability 0.525 for any picture
+    assert head.is_in_world(torch.randn(3, 8)).all()
+    head.config.threshold = 0.6
+    assert not head.is_in_world(torch.randn(3, 8)).any()
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, -0.1])
+def test_config_rejects_a_threshold_outside_0_1(threshold: float) -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        OutOfWorldConfig(feature_dim=8, threshold=threshold)
+
+
+def test_save_load_round_trip_is_exact_and_strict(tmp_path: Path) -> None:
+    head = tiny_head(threshold=0.42)
+    head.fit_standardisation(torch.randn(10, 8))
+    head.eval().save_pretrained(tmp_path / "head", dtype=torch.float32)
+    assert sorted(p.name for p in (tmp_path / "head").iterdir()) == [CONFIG_NAME, WEIGHTS_NAME]
+    loaded = OutOfWorldHead.from_pretrained(tmp_path / "head")
+    assert loaded.config.threshold == 0.42 and not loaded.training
+    features = torch.randn(4, 8)
+    assert torch.equal(loaded(features).logits, head(features).logits)
+
+    config = json.loads((tmp_path / "head" / CONFIG_NAME).read_text())
+    (tmp_path / "head" / CONFIG_NAME).write_text(json.dumps({**config, "treshold": 0.1}))
+    with pytest.raises(ValueError, match="unknown"):
+        OutOfWorldHead.from_pretrained(tmp_path / "head")
+    (tmp_path / "head" / CONFIG_NAME).write_text(json.dumps(config))
+    state = load_file(tmp_path / "head" / WEIGHTS_NAME)
+    del state["feature_std"]  # a head saved without its standardisation would be wrong
+    save_file(state, str(tmp_path / "head" / WEIGHTS_NAME))
+    with pytest.raises(RuntimeError, match="feature_std"):
+        OutOfWorldHead.from_pretrained(tmp_path / "head")
+
+
+def test_world_classifier_statistics_have_the_heads_size() -> None:
+    config = WorldClassifierConfig(("a", "b"), ("red",), image_size=32, channels=(4, 8, 16))
+    stats = WorldClassifier(config).eval().feature_statistics(torch.rand(2, 3, 32, 32))
+    assert stats.shape == (2, config.statistics_dim) == (2, 8 + 16 + 16)
+
+
+def test_held_out_sources_share_nothing_with_training() -> None:
+    assert set(real_pictures.HELD_OUT_SOURCES).isdisjoint(real_pictures.TRAIN_SOURCES)
+    files = {name: set(real_pictures._FILES[name]) for name in real_pictures._FILES}
+    held = set().union(*(files[s] for s in real_pictures.HELD_OUT_SOURCES))
+    trained = set().union(*(files[s] for s in real_pictures.TRAIN_SOURCES))
+    assert held.isdisjoint(trained)
+    # the world's own backgrounds are never a counter-example
+    assert not any("grass" in p or "brick" in p or "gravel" in p for _, p in trained)
+
+
+def test_variants_are_rgb_floats_of_the_photo() -> None:
+    (photo,) = real_pictures.source_pictures("rocket")
+    made = real_pictures.variants(photo, np.random.default_rng(0), n_crops=4)
+    assert len(made) == 6 + 4
+    assert all(v.ndim == 3 and v.shape[2] == 3 and v.dtype == np.float32 for v in made)
+    assert all(v.min() >= 0.0 and v.max() <= 1.0 for v in made)
+    assert np.array_equal(made[0], photo) and made[3].shape == (*photo.shape[1::-1], 3)
+
+
+# ----- the shipped check, through the tasks -----------------------------------------------------
+
+needs_checkpoint = pytest.mark.skipif(not SHIPPED, reason="checkpoints/out_of_world not shipped")
+
+
+@pytest.fixture(scope="module")
+def held_out_photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A photo the head never saw in any form (scikit-image's rocket)."""
+    assert "rocket" in real_pictures.HELD_OUT_SOURCES
+    (photo,) = real_pictures.source_pictures("rocket")
+    path = tmp_path_factory.mktemp("photos") / "rocket.png"
+    Image.fromarray((photo * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+@needs_checkpoint
+def test_the_check_tells_a_held_out_photo_from_a_world_scene(held_out_photo: Path) -> None:
+    from multimodal_core import media
+    from multimodal_core.tasks import world_check
+
+    photo, scene = world_check.check_pictures(
+        [media.load_image(held_out_photo), media.load_image(WORLD_SCENE)]
+    )
+    assert not photo.in_world and scene.in_world
+    assert 0.0 <= photo.score < scene.score <= 1.0
+    assert world_check.NAME in {row.name for row in hub.status()}
+
+
+@needs_checkpoint
+def test_captioning_carries_the_check(held_out_photo: Path) -> None:
+    from multimodal_core.tasks import captioning
+
+    photo = captioning.caption_image(held_out_photo, beam_size=2)
+    scene = captioning.caption_image(WORLD_SCENE, beam_size=2)
+    assert photo.in_world is False and photo.note == captioning.OUT_OF_WORLD_NOTE
+    assert scene.in_world is True and scene.note == ""
+    assert scene.to_dict()["in_world_score"] == scene.in_world_score > photo.in_world_score
+
+
+@pytest.mark.slow  # about 6 s: two models and the sentence encoder load
+@needs_checkpoint
+def test_vqa_carries_the_check_for_the_world_model_only(held_out_photo: Path) -> None:
+    from multimodal_core.tasks import vqa
+
+    photo = vqa.answer_question(held_out_photo, "what is on the left")
+    scene = vqa.answer_question(WORLD_SCENE, "what is on the left")
+    assert photo.in_world is False and photo.notes[0] == vqa.OUT_OF_WORLD_NOTE
+    assert scene.in_world is True and vqa.OUT_OF_WORLD_NOTE not in scene.notes
+    values = photo.to_dict()
+    assert values["in_world"] is False and 0.0 <= values["in_world_score"] < 1.0
+    (batched,) = vqa.answer_builtin([np.asarray(Image.open(held_out_photo)) / 255.0], ["what"])
+    assert batched.in_world is False
+    easy = vqa.answer_question(held_out_photo, "what shape is it", model="easyvqa")
+    assert easy.in_world is None  # easy-vqa's shapes are not the emoji world
+
+
+@needs_checkpoint
+def test_localization_carries_the_check(held_out_photo: Path) -> None:
+    from multimodal_core.tasks import localization
+
+    sound = EXAMPLES / "localization_20000000.wav"
+    scene = localization.localize(EXAMPLES / "localization_20000000.png", sound)
+    photo = localization.localize(held_out_photo, sound)
+    assert scene.in_world is True and localization.OUT_OF_WORLD_NOTE not in scene.notes
+    assert photo.in_world is False and localization.OUT_OF_WORLD_NOTE in photo.notes
+    assert photo.to_dict()["in_world"] is False
+
+
+@needs_checkpoint
+@pytest.mark.parametrize("command", ["captioning", "vqa", "localization"])
+def test_cli_json_carries_the_check(
+    command: str, held_out_photo: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from multimodal_core.cli import main
+
+    extra = {
+        "vqa": ["what is on the left"],
+        "localization": [str(EXAMPLES / "localization_20000000.wav")],
+    }
+    assert main([command, str(held_out_photo), *extra.get(command, []), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["in_world"] is False and isinstance(result["in_world_score"], float)
+
+
+def test_a_missing_check_leaves_in_world_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multimodal_core.tasks import world_check
+
+    monkeypatch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    hub.default_hub().unload(world_check.NAME)
+    try:
+        assert world_check.check_if_available(np.zeros((8, 8, 3), np.float32)) is None
+    finally:
+        monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
+        get_settings.cache_clear()
+        hub.default_hub().unload(world_check.NAME)
+
+
+@pytest.mark.slow  # renders scenes and reads every held-out photo: about 10 s
+@needs_checkpoint
+def test_the_evaluation_prints_its_figures_as_the_last_json_line(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from multimodal_core.evaluate.__main__ import main
+
+    args = ["out-of-world", "--scenes", "30", "--crops", "1", "--no-caption-baseline", "--json"]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n_world"] == 30 and result["n_photos"] == 8 * 7
+    assert result["threshold"] == pytest.approx(
+        OutOfWorldHead.from_pretrained(
+            get_settings().checkpoints_dir / "out_of_world"
+        ).config.threshold,
+        abs=1e-6,
+    )
+    assert 0.0 <= result["world_flagged"] <= 0.1 and result["photos_flagged"] >= 0.5
+    assert set(result["baseline_classifier_top_probability"]) == {
+        "threshold",
+        "world_flagged",
+        "photos_flagged",
+    }
