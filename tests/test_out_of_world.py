@@ -156,8 +156,9 @@ def test_vqa_carries_the_check_for_the_world_model_only(held_out_photo: Path) ->
     assert scene.in_world is True and vqa.OUT_OF_WORLD_NOTE not in scene.notes
     values = photo.to_dict()
     assert values["in_world"] is False and 0.0 <= values["in_world_score"] < 1.0
-    (batched,) = vqa.answer_builtin([np.asarray(Image.open(held_out_photo)) / 255.0], ["what"])
-    assert batched.in_world is False
+    pictures = [np.asarray(Image.open(p)) / 255.0 for p in (held_out_photo, WORLD_SCENE)]
+    batched = vqa.answer_builtin(pictures, ["what is on the left"] * 2)
+    assert [r.in_world for r in batched] == [False, True]
     easy = vqa.answer_question(held_out_photo, "what shape is it", model="easyvqa")
     assert easy.in_world is None  # easy-vqa's shapes are not the emoji world
 
@@ -199,7 +200,7 @@ def test_a_missing_check_leaves_in_world_unknown(
     get_settings.cache_clear()
     hub.default_hub().unload(world_check.NAME)
     try:
-        assert world_check.check_if_available(np.zeros((8, 8, 3), np.float32)) is None
+        assert world_check.check_if_available([np.zeros((8, 8, 3), np.float32)] * 2) == [None] * 2
     finally:
         monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
         get_settings.cache_clear()

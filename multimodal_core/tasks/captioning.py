@@ -289,7 +289,7 @@ def _caption_builtin(
     tile = viz.tile_picture(image, SHEET_TILE)  # small to send
     sheet = draw(AttentionMaps(tile, heats, beams[0].tokens))
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
-    check = world_check.check_if_available(image)
+    (check,) = world_check.check_if_available([image])
     if check is None:  # the check is not installed: the captioner's own signs of doubt
         out_of_world = captioner.looks_out_of_world(best, beams[0].text)
     else:  # the calibrated check, which flags more photos at fewer world scenes (its card)

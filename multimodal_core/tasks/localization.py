@@ -164,7 +164,7 @@ def _builtin(
     heat = pixel_map(grid[None], height, width, model.config.map_smoothing)[0].numpy()
     peak_similarity = float(grid.max())
     confident = peak_similarity >= model.config.confident_similarity
-    check = world_check.check_if_available(image)
+    (check,) = world_check.check_if_available([image])
     notes = list(clip.notes)
     if check is not None and not check.in_world:
         notes.append(OUT_OF_WORLD_NOTE)

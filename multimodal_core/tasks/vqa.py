@@ -250,7 +250,8 @@ def answer_question(
         builtin: BuiltinVQA = hub.get(name)
         read = _read_question(builtin, text)
         top, heat = _PREDICT((builtin.image_tensor(image), read[0]), key=name)
-        return _result(builtin.name, image, read, top, heat, overlay, _world_check(name, image))
+        (check,) = _world_checks(name, [image])
+        return _result(builtin.name, image, read, top, heat, overlay, check)
     result = _answer_pretrained(name, image, text)
     kind = "probability" if result.score_kind == "sequence probability" else "score"
     top = result.answers
@@ -304,15 +305,17 @@ def answer_with(
     read = [vqa.known_words(check_question(q)) for q in questions]
     batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
     tops, maps = vqa.predict(batch, [text for text, _, _ in read])
+    checks = _world_checks(vqa.name, list(images))
     return [
-        _result(vqa.name, image, words, top, heat, overlay, _world_check(vqa.name, image))
-        for image, words, top, heat in zip(images, read, tops, maps, strict=True)
+        _result(vqa.name, image, words, top, heat, overlay, check)
+        for image, words, top, heat, check in zip(images, read, tops, maps, checks, strict=True)
     ]
 
 
-def _world_check(name: str, image: np.ndarray) -> world_check.WorldCheck | None:
-    """The out-of-world check for the world's built-in model; None for any other."""
-    return world_check.check_if_available(image) if name == BUILTIN else None
+def _world_checks(name: str, images: list[np.ndarray]) -> list[world_check.WorldCheck | None]:
+    """The out-of-world check of each picture for the world's built-in model, in one batch;
+    None for any other model (easy-vqa's shapes are not the emoji world)."""
+    return world_check.check_if_available(images) if name == BUILTIN else [None] * len(images)
 
 
 @hub.gpu

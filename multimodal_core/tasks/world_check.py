@@ -96,14 +96,14 @@ def check_picture(image: np.ndarray) -> WorldCheck:
     return check_pictures([image])[0]
 
 
-def check_if_available(image: np.ndarray) -> WorldCheck | None:
-    """:func:`check_picture`, or None (logged) when its checkpoints are missing: a tab still
-    answers without the check rather than fail on it."""
+def check_if_available(images: list[np.ndarray]) -> list[WorldCheck | None]:
+    """:func:`check_pictures`, or a None for each picture (logged) when the check's
+    checkpoints are missing: a tab still answers without the check rather than fail on it."""
     try:
-        return check_picture(image)
+        return list(check_pictures(images))
     except ModelUnavailableError as error:
         logger.warning("answering without the out-of-world check: %s", error)
-        return None
+        return [None] * len(images)
 
 
 def out_of_world_note(answer: str, advice: str) -> str:
