@@ -122,6 +122,7 @@ class BuiltinVQA(hub.ModelWrapper):
             notes.append(f"Words this model does not know were left out: {', '.join(dropped)}.")
         return text, changes, notes
 
+    @torch.inference_mode()
     def predict(
         self,
         images: torch.Tensor,
