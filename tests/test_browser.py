@@ -110,13 +110,19 @@ def test_bad_upload_shows_the_sentence_in_the_page(page, tmp_path: Path) -> None
     assert "Traceback" not in page.content()
 
 
-def test_captioning_tab_shows_the_caption_the_beams_and_the_heat_maps(page) -> None:
+def caption_example_scene(page) -> str:
+    """Caption an example scene in the Captioning tab; the caption, once its maps are shown."""
     open_tab(page, "Captioning")
     upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
     page.locator("#captioning-run").click()
     page.locator("#captioning-attention img").wait_for(timeout=RESULT_TIMEOUT_MS)
     caption = page.locator("#captioning-caption").inner_text().strip()
     assert len(caption.split()) >= 3, caption
+    return caption
+
+
+def test_captioning_tab_shows_the_caption_the_beams_and_the_heat_maps(page) -> None:
+    caption = caption_example_scene(page)
     rows = page.locator("#captioning-beams [role=row]")  # a header row, then one per beam
     assert rows.count() == 1 + 5  # the slider's default beam size
     assert caption in rows.nth(1).inner_text()  # the best beam is the caption
@@ -126,12 +132,7 @@ def test_captioning_tab_shows_the_caption_the_beams_and_the_heat_maps(page) -> N
 def test_an_error_clears_the_previous_result(page, tmp_path: Path) -> None:
     """A caption, then a broken picture: the sentence appears and the old caption, beams and maps
     are gone, so nothing on screen belongs to another picture."""
-    open_tab(page, "Captioning")
-    upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
-    page.locator("#captioning-run").click()
-    page.locator("#captioning-attention img").wait_for(timeout=RESULT_TIMEOUT_MS)
-    caption = page.locator("#captioning-caption").inner_text().strip()
-    assert len(caption.split()) >= 3, caption
+    caption = caption_example_scene(page)
     broken = tmp_path / "broken.png"
     broken.write_bytes((EXAMPLES / "scene_20000001.png").read_bytes()[:200])
     page.locator("#captioning-picture button[aria-label='Remove Image']").first.click()

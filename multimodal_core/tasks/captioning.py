@@ -122,14 +122,10 @@ class BuiltinCaptioner(hub.ModelWrapper):
 
     def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
         """RGB float pictures (H, W, 3) in [0, 1], any size -> (B, 3, S, S) on the model's device,
-        each squashed to the model's square input (``media.squash_to_square``)."""
-        size = self.model.config.image_size
+        each squashed to the model's square input (``media.square_batch``)."""
         param = next(self.model.parameters())
-        batch = [
-            torch.from_numpy(media.squash_to_square(image, size)).permute(2, 0, 1)
-            for image in images
-        ]
-        return torch.stack(batch).to(param.device, param.dtype)
+        batch = media.square_batch(images, self.model.config.image_size)
+        return batch.to(param.device, param.dtype)
 
 
 MAX_WORLD_OBJECTS = 4  # a world scene holds 1 to 4 objects

@@ -132,8 +132,8 @@ shared.register()
 
 def prepare_image(image: np.ndarray, size: int) -> torch.Tensor:
     """RGB (H, W, 3) in [0, 1], any size -> (1, 3, size, size): squashed
-    (``media.squash_to_square``), so grid cells map back onto the picture uniformly."""
-    return torch.from_numpy(media.squash_to_square(image, size)).permute(2, 0, 1)[None]
+    (``media.square_batch``), so grid cells map back onto the picture uniformly."""
+    return media.square_batch([image], size)
 
 
 def log_mel_features(model: SoundLocalizer, samples: np.ndarray) -> torch.Tensor:

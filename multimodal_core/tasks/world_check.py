@@ -91,11 +91,6 @@ def check_pictures(images: list[np.ndarray]) -> list[WorldCheck]:
     return checker.check(images)
 
 
-def check_picture(image: np.ndarray) -> WorldCheck:
-    """:func:`check_pictures` of one picture."""
-    return check_pictures([image])[0]
-
-
 def check_if_available(images: list[np.ndarray]) -> list[WorldCheck | None]:
     """:func:`check_pictures`, or a None for each picture (logged) when the check's
     checkpoints are missing: a tab still answers without the check rather than fail on it."""
