@@ -52,6 +52,9 @@ class ModelSpec:
     """Whether float16 on CUDA keeps its quality."""
     pretrained: bool = False
     """Downloaded from the Hub (True) or shipped in checkpoints/ (False)."""
+    source: str = ""
+    """For a pretrained model, the settings field that holds its Hub id or local folder (e.g.
+    ``"vqa_model"``): what ``tasks.availability`` looks for on this machine before it loads."""
 
     @property
     def label(self) -> str:
@@ -158,6 +161,10 @@ class Hub:
             return self._specs[name]
         except KeyError:
             raise KeyError(f"no model named {name!r}; registered: {sorted(self._specs)}") from None
+
+    def specs(self) -> list[ModelSpec]:
+        """Every declared model, by name."""
+        return [self._specs[name] for name in sorted(self._specs)]
 
     def dtype_for(self, spec: ModelSpec) -> torch.dtype:
         half = self.device.type == "cuda" and spec.half_on_cuda and self.half_precision
@@ -281,6 +288,11 @@ def register(spec: ModelSpec) -> None:
 def get(name: str) -> Any:
     """The resident model ``name`` from the default hub."""
     return default_hub().get(name)
+
+
+def specs() -> list[ModelSpec]:
+    """The default hub's :meth:`Hub.specs`."""
+    return default_hub().specs()
 
 
 def status() -> list[ModelStatus]:

@@ -191,6 +191,7 @@ CLIPSEG_SPEC = hub.ModelSpec(
     title="pretrained CLIPSeg segmenter",
     half_on_cuda=True,
     pretrained=True,
+    source="clipseg_model",
 )
 
 

@@ -52,6 +52,7 @@ CLAP = hub.ModelSpec(
     title="pretrained CLAP audio tagger",
     half_on_cuda=True,
     pretrained=True,
+    source="clap_model",
 )
 """Zero-shot localization tags sounds with it; pretrained voice-to-face reads traits with it."""
 
@@ -63,6 +64,7 @@ DIFFUSION = hub.ModelSpec(
     title="pretrained diffusion image generator",
     half_on_cuda=True,
     pretrained=True,
+    source="diffusion_model",
 )
 """Pretrained text to image draws with it; pretrained voice-to-face draws its portrait."""
 

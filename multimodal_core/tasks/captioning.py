@@ -192,6 +192,7 @@ hub.register(
         title="pretrained BLIP captioning model",
         half_on_cuda=True,
         pretrained=True,
+        source="caption_model",
     )
 )
 hub.register(
@@ -203,6 +204,7 @@ hub.register(
         title="pretrained GIT captioning model",
         half_on_cuda=True,
         pretrained=True,
+        source="caption_model_alt",
     )
 )
 

@@ -172,9 +172,9 @@ SPECS: tuple[hub.ModelSpec, ...] = (
         BUILTIN_EASYVQA, "vqa", _load_builtin(BUILTIN_EASYVQA), 1.2, "built-in VQA model (easy-vqa)"
     ),
     hub.ModelSpec(VILT, "vqa", _load_pretrained("vqa_model"), 470.0, "ViLT VQA model",
-                  half_on_cuda=True, pretrained=True),
+                  half_on_cuda=True, pretrained=True, source="vqa_model"),
     hub.ModelSpec(BLIP, "vqa", _load_pretrained("vqa_model_alt"), 1500.0, "BLIP VQA model",
-                  half_on_cuda=True, pretrained=True),
+                  half_on_cuda=True, pretrained=True, source="vqa_model_alt"),
 )  # fmt: skip
 for _spec in SPECS:
     hub.register(_spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +16,9 @@ from gradio.data_classes import ImageData
 from gradio.processing_utils import hash_bytes
 from PIL import Image
 
+from multimodal_core.choices import ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.tasks import availability, compare
 
 logger = logging.getLogger(__name__)
 
@@ -94,19 +96,144 @@ class ResultGallery(gr.Gallery):
 
 
 def cleared_first(
-    trigger: Callable[..., Any], fn: Callable[..., Any], inputs: Any, outputs: list, **event: Any
+    trigger: Callable[..., Any],
+    fn: Callable[..., Any],
+    inputs: Any,
+    outputs: list,
+    *,
+    also_cleared: Sequence[Any] = (),
+    **event: Any,
 ) -> Any:
-    """``trigger(fn, inputs, outputs, **event)``, after the outputs are emptied in the browser:
-    a request that fails never leaves the last result on screen beside its error. API clients
-    calling the event's ``api_name`` run ``fn`` alone."""
+    """``trigger(fn, inputs, outputs, **event)``, after the outputs (and ``also_cleared``) are
+    emptied in the browser: a request that fails never leaves the last result on screen beside
+    its error. API clients calling the event's ``api_name`` run ``fn`` alone. On a phone the
+    result lies below the controls, so the page scrolls to it when it arrives."""
+    emptied_outputs = [*outputs, *also_cleared]
 
     def clear() -> Any:
-        return None if len(outputs) == 1 else tuple(None for _ in outputs)
+        hidden = [gr.update(value=None, visible=False) for _ in also_cleared]
+        emptied_values = [None for _ in outputs] + hidden
+        return emptied_values[0] if len(emptied_values) == 1 else tuple(emptied_values)
 
     emptied = trigger(
-        clear, None, outputs, api_visibility="private", queue=False, show_progress="hidden"
+        clear, None, emptied_outputs, api_visibility="private", queue=False, show_progress="hidden"
     )
+    event.setdefault("scroll_to_output", True)
     return emptied.then(fn, inputs, outputs, **event)
+
+
+def intro(first_line: str, how_it_works: str) -> None:
+    """A tab's introduction: one short line, the rest folded under "How it works" so that on a
+    phone the controls come first."""
+    gr.Markdown(first_line)
+    with gr.Accordion("How it works", open=False):
+        gr.Markdown(how_it_works)
+
+
+def model_choice(choices: ModelChoices, label: str = "Model") -> gr.Radio:
+    """The tab's model radio. Choices that cannot load on this machine are marked "needs
+    internet" once the start-up probe has answered (the page never waits for it), and picking
+    one says why in a sentence before anything runs."""
+    radio = gr.Radio(choices.labelled(), value=choices.default(), label=label)
+    why = gr.Markdown(visible=False)
+
+    def relabelled() -> Any:
+        return gr.update(choices=availability.labelled(choices))
+
+    def explained(key: str) -> Any:
+        sentence = availability.unavailable_choices(choices).get(key, "")
+        return gr.update(value=f"⚠️ {sentence}" if sentence else "", visible=bool(sentence))
+
+    gr.on(None, relabelled, None, [radio], api_visibility="private", queue=False)
+    radio.change(explained, radio, why, api_visibility="private", queue=False)
+    return radio
+
+
+Summary = tuple[str, Any]
+"""What a tab shows of one model's result in a comparison column: Markdown and a picture
+(or None)."""
+
+
+class SideBySide:
+    """A "Compare with" list and two result columns: after the tab's own result arrives, the
+    chosen model and the one named run again on the same input, timed, next to each other."""
+
+    def __init__(self, choices: ModelChoices, name: str) -> None:
+        self.choices = choices
+        self.compare_with = gr.Dropdown(
+            [("Nothing: one model", "")],
+            value="",
+            label="Compare with",
+            info="Runs a second model on the same input: both answers side by side, timed.",
+            elem_id=f"{name}-compare-with",
+        )
+        gr.on(None, self._listed, None, [self.compare_with], api_visibility="private", queue=False)
+
+    def _listed(self) -> Any:
+        return gr.update(choices=[("Nothing: one model", ""), *availability.labelled(self.choices)])
+
+    def build_columns(self, name: str) -> None:
+        """The two columns, hidden until a comparison fills them (call where they belong)."""
+        self.columns: list[tuple[gr.Markdown, ResultImage]] = []
+        with gr.Row(equal_height=False):
+            for side in ("first", "second"):
+                with gr.Column(min_width=240):
+                    text = gr.Markdown(visible=False, elem_id=f"{name}-compare-{side}")
+                    picture = ResultImage(
+                        show_label=False,
+                        interactive=False,
+                        visible=False,
+                        buttons=["download"],
+                        elem_id=f"{name}-compare-{side}-picture",
+                    )
+                self.columns.append((text, picture))
+
+    @property
+    def outputs(self) -> list[Any]:
+        return [component for column in self.columns for component in column]
+
+    def follow(
+        self,
+        event: Any,
+        run: Callable[..., Any],
+        summarise: Callable[[Any], Summary],
+        inputs: list[Any],
+        model: gr.Radio,
+        action: str,
+    ) -> None:
+        """After ``event`` succeeds, fill the columns: ``run(*inputs, key)`` for the chosen
+        model and the compared one, each shown as ``summarise(result)``."""
+
+        @user_errors(action)
+        def compared(*values: Any) -> list[Any]:
+            *arguments, chosen, other = values
+            if not other or other == chosen:
+                return [gr.update(visible=False)] * len(self.outputs)
+            runs = compare.side_by_side(
+                lambda key: run(*arguments, key), self.choices, chosen, other
+            )
+            shown: list[Any] = []
+            for timed in runs:
+                heading = f"**{timed.label}** · {timed.seconds:.2f} s"
+                if timed.result is None:
+                    text, picture = f"{heading}\n\n{timed.error}", None
+                else:
+                    text, picture = summarise(timed.result)
+                    text = f"{heading}\n\n{text}"
+                shown += [
+                    gr.update(value=text, visible=True),
+                    gr.update(value=picture, visible=picture is not None),
+                ]
+            return shown
+
+        event.success(
+            compared,
+            [*inputs, model, self.compare_with],
+            self.outputs,
+            api_visibility="private",
+            concurrency_id=MODEL_QUEUE,
+            scroll_to_output=True,
+        )
 
 
 def user_errors(action: str) -> Callable[[F], F]:
