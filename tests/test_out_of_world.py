@@ -215,6 +215,9 @@ def test_the_evaluation_prints_its_figures_as_the_last_json_line(
     from multimodal_core.evaluate.__main__ import main
 
     args = ["out-of-world", "--scenes", "30", "--crops", "1", "--no-caption-baseline", "--json"]
+    args += ["--no-sounds"] if not SOUND_SHIPPED else ["--sounds", "20", "--voices", "20"]
+    args += ["--object-sounds", "10", "--signals", "2", "--recording-crops", "1"]
+    args += ["--no-pitch-baseline"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_world"] == 30 and result["n_photos"] == 8 * 7
@@ -230,3 +233,189 @@ def test_the_evaluation_prints_its_figures_as_the_last_json_line(
         "world_flagged",
         "photos_flagged",
     }
+    if SOUND_SHIPPED:
+        assert result["n_sound_world"] == 20 and result["n_voice_world"] == 20
+        assert 0.0 <= result["sound_world_flagged"] <= 0.2 and result["sound_real_flagged"] >= 0.8
+        assert 0.0 <= result["voice_world_flagged"] <= 0.2
+        assert result["voice_nonvoice_flagged"] >= 0.8
+
+
+# ----- sounds and voices ------------------------------------------------------------------------
+
+SOUND_SHIPPED = all(
+    (get_settings().checkpoints_dir / f / WEIGHTS_NAME).is_file()
+    for f in ("localization", "out_of_world_sound", "out_of_world_voice")
+)
+needs_sound_checkpoints = pytest.mark.skipif(
+    not SOUND_SHIPPED, reason="checkpoints/out_of_world_sound or _voice not shipped"
+)
+
+
+def tiny_audio_net():
+    from multimodal_core.models.localization import AudioNet, LocalizationConfig
+
+    torch.manual_seed(0)
+    config = LocalizationConfig(n_mels=16, audio_channels=(8, 12), embed_dim=4)
+    return AudioNet(config).eval(), config
+
+
+def test_sound_statistics_have_their_size_and_ignore_loudness() -> None:
+    from multimodal_core.models.out_of_world import sound_statistics, sound_statistics_dim
+
+    net, _ = tiny_audio_net()
+    assert sound_statistics_dim(net) == 8 + 12 + 2 * 12
+    mels = torch.randn(3, 16, 40) * 10 - 30
+    with torch.inference_mode():
+        stats = sound_statistics(net, mels)
+        louder = sound_statistics(net, mels + 12.0)  # 12 dB louder, same sound
+    assert stats.shape == (3, sound_statistics_dim(net))
+    assert torch.allclose(stats, louder, atol=1e-5)
+    assert not torch.allclose(stats[0], stats[1])
+    with pytest.raises(ValueError, match=r"\(B, 16, T\)"):
+        sound_statistics(net, torch.randn(2, 8, 40))
+
+
+def test_recording_statistics_read_clips_of_any_length() -> None:
+    from multimodal_core.models.out_of_world import hearing_config, recording_statistics
+
+    net, config = tiny_audio_net()
+    rng = np.random.default_rng(0)
+    clips = [rng.standard_normal(n).astype(np.float32) for n in (16_000, 40_000)]
+    stats = recording_statistics(net, hearing_config(config), clips)
+    assert stats.shape == (2, 44) and torch.isfinite(stats).all()
+
+
+def test_held_out_sounds_share_nothing_with_training() -> None:
+    from multimodal_core.world import real_sounds, sounds
+
+    assert set(real_sounds.HELD_OUT_KINDS).isdisjoint(real_sounds.TRAIN_KINDS)
+    assert set(real_sounds.HELD_OUT_KINDS) | set(real_sounds.TRAIN_KINDS) == set(
+        real_sounds.SIGNALS
+    )
+    assert set(real_sounds.HELD_OUT_RECORDINGS).isdisjoint(real_sounds.TRAIN_RECORDINGS)
+    assert set(real_sounds.HELD_OUT_PROGRAMS).isdisjoint(real_sounds.TRAIN_PROGRAMS)
+    world_programs = {s.program for s in sounds.SOUND_SOURCES.values() if s.kind != "speech"}
+    assert world_programs.isdisjoint(real_sounds.TRAIN_PROGRAMS + real_sounds.HELD_OUT_PROGRAMS)
+    # one speaker, two clips: both held out together, never one of each side
+    assert {"cate_blanchett", "cate_blanchett_2"} <= set(real_sounds.HELD_OUT_RECORDINGS)
+
+
+def test_generated_signals_are_normalised_clips_of_their_kind() -> None:
+    from multimodal_core.world import clips, real_sounds
+
+    made = real_sounds.signals(tuple(real_sounds.SIGNALS), np.random.default_rng(0), 2)
+    assert len(made) == 2 * len(real_sounds.SIGNALS)
+    for clip in made:
+        assert clip.dtype == np.float32 and clip.ndim == 1
+        assert 1.5 * real_sounds.SAMPLE_RATE <= len(clip) <= 5.0 * real_sounds.SAMPLE_RATE
+        assert np.sqrt(np.mean(clip.astype(np.float64) ** 2)) <= clips.TARGET_RMS + 1e-4
+        assert np.abs(clip).max() <= clips.PEAK_LIMIT + 1e-6
+    again = real_sounds.signals(("sweep",), np.random.default_rng(0), 1)
+    assert np.array_equal(again[0], real_sounds.signals(("sweep",), np.random.default_rng(0), 1)[0])
+
+
+def _sweep(path: Path, seconds: float = 3.0) -> Path:
+    """The issue's example: a sine sweep, 100 Hz to 4 kHz."""
+    import soundfile as sf
+
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    k = np.log(40.0) / seconds
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 100.0 * (np.exp(k * t) - 1) / k), 16_000)
+    return path
+
+
+@needs_sound_checkpoints
+def test_the_sound_checks_tell_a_sweep_from_world_sounds_and_voices(tmp_path: Path) -> None:
+    from multimodal_core import media
+    from multimodal_core.tasks import world_check
+
+    def check(path: Path, question: str) -> world_check.WorldCheck:
+        clip = media.load_audio(path, 16_000)
+        return world_check.check_sound(clip.samples, clip.sample_rate, question)
+
+    sweep = _sweep(tmp_path / "sweep.wav")
+    assert not check(sweep, "sound").in_world and not check(sweep, "voice").in_world
+    assert check(EXAMPLES / "localization_20000000.wav", "sound").in_world
+    assert check(EXAMPLES / "voice_20000001.wav", "voice").in_world
+    assert check(EXAMPLES / "voice_20000001.wav", "sound").in_world  # world speech is world sound
+    with pytest.raises(ValueError, match="question"):
+        world_check.check_sound(np.zeros(16_000, np.float32), 16_000, "music")
+    assert world_check.SOUND_NAME in {row.name for row in hub.status()}
+
+
+@needs_sound_checkpoints
+@needs_checkpoint
+def test_localization_keeps_the_picture_and_the_sound_apart(tmp_path: Path) -> None:
+    from multimodal_core.tasks import localization
+
+    scene = EXAMPLES / "localization_20000000.png"
+    world = localization.localize(scene, EXAMPLES / "localization_20000000.wav")
+    assert world.in_world is True and world.sound_in_world is True
+    assert localization.SOUND_OUT_OF_WORLD_NOTE not in world.notes
+    swept = localization.localize(scene, _sweep(tmp_path / "sweep.wav"))
+    assert swept.picture_in_world is True and swept.sound_in_world is False
+    assert swept.in_world is False and swept.in_world_score == swept.sound_in_world_score
+    assert localization.SOUND_OUT_OF_WORLD_NOTE in swept.notes
+    assert localization.OUT_OF_WORLD_NOTE not in swept.notes
+    assert swept.heat.shape == (128, 128)  # what the model computes is still shown
+    values = swept.to_dict()
+    assert values["sound_in_world"] is False and values["picture_in_world"] is True
+
+
+@needs_sound_checkpoints
+def test_voice_to_face_says_a_sweep_is_no_voice(tmp_path: Path) -> None:
+    from multimodal_core.tasks import voice_to_face
+
+    swept = voice_to_face.voice_to_face(_sweep(tmp_path / "sweep.wav"))
+    assert swept.in_world is False and not swept.confident
+    assert voice_to_face.NOT_A_VOICE_NOTE in swept.notes
+    assert "does not sound like a voice" in voice_to_face.describe(swept)
+    assert swept.face.shape[2] == 3  # the face it computes is still drawn
+    voice = voice_to_face.voice_to_face(EXAMPLES / "voice_20000001.wav")
+    assert voice.in_world is True and voice_to_face.NOT_A_VOICE_NOTE not in voice.notes
+    assert voice.to_dict()["in_world_score"] == voice.in_world_score > swept.in_world_score
+
+
+@needs_sound_checkpoints
+@pytest.mark.parametrize("command", ["localization", "voice-to-face"])
+def test_cli_json_carries_the_sound_checks(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from multimodal_core.cli import main
+
+    sweep = str(_sweep(tmp_path / "sweep.wav"))
+    args = (
+        [str(EXAMPLES / "localization_20000000.png"), sweep]
+        if command == "localization"
+        else [sweep]
+    )
+    assert main([command, *args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["in_world"] is False and isinstance(result["in_world_score"], float)
+    if command == "localization":
+        assert result["sound_in_world"] is False
+
+
+def test_a_missing_sound_check_leaves_in_world_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from multimodal_core.tasks import world_check
+
+    monkeypatch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    hub.default_hub().unload(world_check.SOUND_NAME)
+    try:
+        assert world_check.check_sound_if_available(np.zeros(16_000), 16_000, "voice") is None
+    finally:
+        monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
+        get_settings.cache_clear()
+        hub.default_hub().unload(world_check.SOUND_NAME)
+
+
+def test_weakest_check_decides_and_none_means_unknown() -> None:
+    from multimodal_core.tasks.world_check import WorldCheck, weakest
+
+    picture, sound = WorldCheck(True, 0.9, 0.7), WorldCheck(False, 0.2, 0.3)
+    assert weakest([picture, sound]) == sound and weakest([picture, None]) == picture
+    assert weakest([None, None]) is None
+    assert weakest([WorldCheck(True, 0.5, 0.1), WorldCheck(True, 0.8, 0.75)]).score == 0.8

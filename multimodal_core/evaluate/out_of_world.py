@@ -7,8 +7,18 @@ head never saw in any form), whole and as greyscale, rotated, mirrored and cropp
 each it reports the share flagged out of the world at the head's stored threshold, and the same
 for two baselines a skeptic would try first, each with its threshold set on validation scenes:
 the world classifier's top object probability, and the built-in captioner's mean log
-probability per word (its old out-of-world warning, without the object-count rule). The last
-line printed is one JSON object.
+probability per word (its old out-of-world warning, without the object-count rule).
+
+Sounds and voices (the heads of ``checkpoints/out_of_world_sound`` and ``_voice`` on the
+localization model's audio net), on :mod:`multimodal_core.world.real_sounds`. Sound: world =
+``--sounds`` test-split sounds as the sound tabs get them; not world = the held-out kinds
+(sawtooth and FM tones, chords, pink noise alone, music of other GM programs) and the held-out
+recordings (Cate Blanchett's two clips, the cantina band), and, reported apart, fresh draws (seed
+``--seed``) of the kinds it trained on. Voice: world = ``--voices`` test-split people's voices;
+not voices = the same held-out signals and the held-out music recording, test-split world object
+sounds, and the fresh draws; the held-out speech recordings are reported apart (real speech
+should pass). The baseline for voices is the voice tab's old rule, a pyin voiced fraction under
+0.15. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -21,12 +31,18 @@ import numpy as np
 import torch
 
 from multimodal_core import media
+from multimodal_core.backends import voice_to_face
 from multimodal_core.decoding import beam_search
-from multimodal_core.models.out_of_world import OutOfWorldHead
+from multimodal_core.models.localization import SoundLocalizer
+from multimodal_core.models.out_of_world import (
+    OutOfWorldHead,
+    hearing_config,
+    recording_statistics,
+)
 from multimodal_core.models.show_attend_tell import ShowAttendTell
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import get_settings
-from multimodal_core.world import real_pictures
+from multimodal_core.world import real_pictures, real_sounds
 
 BASELINE_SCENES = range(6000, 8000)
 """Validation indices that set the baselines' thresholds: after the head's fit (0..2999) and
@@ -123,6 +139,149 @@ def evaluate(args: argparse.Namespace) -> dict:
     return result
 
 
+_NON_SPEECH = frozenset(real_sounds.HELD_OUT_KINDS) | {
+    r for r in real_sounds.HELD_OUT_RECORDINGS if not real_sounds.is_speech(r)
+}
+"""Held-out kinds and recordings that are no voice."""
+
+
+def _sound_scores(localizer: SoundLocalizer, head: OutOfWorldHead, clips: list) -> np.ndarray:
+    features = recording_statistics(localizer.audio, hearing_config(localizer.config), clips)
+    with torch.inference_mode():
+        return head(features).world_probability.numpy()
+
+
+def _kind_rates(scores: np.ndarray, kinds: list[str], threshold: float) -> dict[str, float]:
+    labels = np.array(kinds)
+    return {k: round(_flagged(scores[labels == k], threshold), 3) for k in dict.fromkeys(kinds)}
+
+
+def _held_out_material(
+    rng: np.random.Generator, each: int, crops: int, speech: bool | None
+) -> tuple[list, list[str]]:
+    """The held-out signal kinds and recordings (only the non-speech ones when ``speech`` is
+    False), with the kind of each clip."""
+    clips = real_sounds.signals(real_sounds.HELD_OUT_KINDS, rng, each)
+    kinds = [k for k in real_sounds.HELD_OUT_KINDS for _ in range(each)]
+    for name in real_sounds.HELD_OUT_RECORDINGS:
+        found = real_sounds.recording_crops((name,), rng, crops, speech)
+        clips += found
+        kinds += [name] * len(found)
+    return clips, kinds
+
+
+def _fresh_material(rng: np.random.Generator, each: int) -> tuple[list, list[str]]:
+    """New draws of the kinds the heads trained on."""
+    clips = real_sounds.signals(real_sounds.TRAIN_KINDS, rng, each)
+    return clips, [k for k in real_sounds.TRAIN_KINDS for _ in range(each)]
+
+
+def voiced_fraction(clips: list) -> np.ndarray:
+    """The voice tab's old speech test: pyin's voiced share of each clip."""
+    rate = real_sounds.SAMPLE_RATE
+    return np.array([voice_to_face.pitch_track(c, rate).voiced_fraction for c in clips])
+
+
+def evaluate_sounds(args: argparse.Namespace) -> dict:
+    """The sound and voice figures of the module docstring, as a dict."""
+    localizer = SoundLocalizer.from_pretrained(args.localizer)
+    sound_head = OutOfWorldHead.from_pretrained(args.sound_head)
+    voice_head = OutOfWorldHead.from_pretrained(args.voice_head)
+    rng = np.random.default_rng(args.seed)
+    held, held_kinds = _held_out_material(rng, args.signals, args.recording_crops, None)
+    fresh, fresh_kinds = _fresh_material(rng, args.signals)
+    world = real_sounds.world_sounds("test", 0, args.sounds, held_out_ok=True)
+
+    t = sound_head.config.threshold
+    held_p = _sound_scores(localizer, sound_head, held)
+    fresh_p = _sound_scores(localizer, sound_head, fresh)
+    result: dict = {
+        "sound_threshold": round(t, 6),
+        "n_sound_world": len(world),
+        "n_sound_real": len(held),
+        "n_sound_fresh": len(fresh),
+        "sound_world_flagged": round(_flagged(_sound_scores(localizer, sound_head, world), t), 4),
+        "sound_real_flagged": round(_flagged(held_p, t), 4),
+        "sound_fresh_flagged": round(_flagged(fresh_p, t), 4),
+        "sound_flagged_by_kind": {
+            **_kind_rates(held_p, held_kinds, t),
+            **_kind_rates(fresh_p, fresh_kinds, t),
+        },
+    }
+
+    voices = real_sounds.world_voices("test", 0, args.voices, held_out_ok=True)
+    speech = real_sounds.recording_crops(
+        real_sounds.HELD_OUT_RECORDINGS, rng, args.recording_crops, speech=True
+    )
+    objects = real_sounds.world_object_sounds("test", 0, args.object_sounds, held_out_ok=True)
+    not_voices = [c for c, k in zip(held, held_kinds, strict=True) if k in _NON_SPEECH]
+    not_kinds = [k for k in held_kinds if k in _NON_SPEECH] + ["world_objects"] * len(objects)
+    not_voices += objects
+    t = voice_head.config.threshold
+    voice_p = _sound_scores(localizer, voice_head, voices)
+    not_p = _sound_scores(localizer, voice_head, not_voices)
+    fresh_p = _sound_scores(localizer, voice_head, fresh)
+    result |= {
+        "voice_threshold": round(t, 6),
+        "n_voice_world": len(voices),
+        "n_voice_nonvoice": len(not_voices),
+        "n_voice_real_speech": len(speech),
+        "voice_world_flagged": round(_flagged(voice_p, t), 4),
+        "voice_nonvoice_flagged": round(_flagged(not_p, t), 4),
+        "voice_fresh_flagged": round(_flagged(fresh_p, t), 4),
+        "voice_real_speech_flagged": round(
+            _flagged(_sound_scores(localizer, voice_head, speech), t), 4
+        ),
+        "voice_flagged_by_kind": {
+            **_kind_rates(not_p, not_kinds, t),
+            **_kind_rates(fresh_p, fresh_kinds, t),
+        },
+        "voice_flag_target": {"world": 0.02, "nonvoice": 1.0},
+        "sound_flag_target": {"world": 0.02, "real": 1.0},
+    }
+    if not args.no_pitch_baseline:
+        cut = voice_to_face.MIN_VOICED_FRACTION
+        result["baseline_voiced_fraction"] = {
+            "threshold": cut,
+            "world_flagged": round(_flagged(voiced_fraction(voices), cut), 4),
+            "nonvoice_flagged": round(_flagged(voiced_fraction(not_voices), cut), 4),
+            "fresh_flagged": round(_flagged(voiced_fraction(fresh), cut), 4),
+        }
+    return result
+
+
+def sound_table(result: dict) -> str:
+    """The sound and voice figures as Markdown."""
+    lines = [
+        "",
+        "| sound check | world flagged (target <= 2%) | held-out not-world flagged (target 100%) "
+        "| fresh draws of trained kinds flagged |",
+        "|---|---|---|---|",
+        f"| sound: from the world's sound world? ({result['n_sound_world']} test sounds, "
+        f"{result['n_sound_real']} held-out) | {result['sound_world_flagged']:.1%} | "
+        f"{result['sound_real_flagged']:.1%} | {result['sound_fresh_flagged']:.1%} |",
+        f"| voice: is it speech? ({result['n_voice_world']} test voices, "
+        f"{result['n_voice_nonvoice']} held-out non-voices) | {result['voice_world_flagged']:.1%} "
+        f"| {result['voice_nonvoice_flagged']:.1%} | {result['voice_fresh_flagged']:.1%} |",
+    ]
+    if "baseline_voiced_fraction" in result:
+        b = result["baseline_voiced_fraction"]
+        lines.append(
+            f"| voice baseline: pyin voiced share < {b['threshold']} | {b['world_flagged']:.1%} "
+            f"| {b['nonvoice_flagged']:.1%} | {b['fresh_flagged']:.1%} |"
+        )
+    lines += [
+        "",
+        f"held-out real speech called not a voice: {result['voice_real_speech_flagged']:.0%} "
+        f"of {result['n_voice_real_speech']}",
+        "sound flagged by kind: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in result["sound_flagged_by_kind"].items()),
+        "voice flagged by kind: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in result["voice_flagged_by_kind"].items()),
+    ]
+    return "\n".join(lines)
+
+
 def markdown_table(result: dict) -> str:
     rows = [("out-of-world head (this model)", result)]
     rows += [
@@ -159,6 +318,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-caption-baseline", action="store_true", help="skip the captioner (slowest part)"
     )
+    parser.add_argument("--sound-head", type=Path, default=checkpoints / "out_of_world_sound")
+    parser.add_argument("--voice-head", type=Path, default=checkpoints / "out_of_world_voice")
+    parser.add_argument("--localizer", type=Path, default=checkpoints / "localization")
+    parser.add_argument("--sounds", type=int, default=2000, help="held-out world sounds")
+    parser.add_argument("--voices", type=int, default=2000, help="held-out world voices")
+    parser.add_argument("--object-sounds", type=int, default=600, help="held-out world objects")
+    parser.add_argument("--signals", type=int, default=40, help="clips of each signal kind")
+    parser.add_argument("--recording-crops", type=int, default=10, help="windows per recording")
+    parser.add_argument("--no-sounds", action="store_true", help="pictures only")
+    parser.add_argument(
+        "--no-pitch-baseline", action="store_true", help="skip pyin on every voice (slow)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", action="store_true", help="the JSON line is always last")
 
@@ -166,5 +337,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     result = evaluate(args)
-    print(markdown_table(result))
+    table = markdown_table(result)
+    if not args.no_sounds:
+        result |= evaluate_sounds(args)
+        table += "\n" + sound_table(result)
+    print(table)
     return result

@@ -1,4 +1,5 @@
-"""The out-of-world head: does a picture come from the synthetic world the built-in models know?
+"""The out-of-world head: does a picture (or a sound) come from the synthetic world the built-in
+models know?
 
 A logistic regression (Cox 1958) on pooled statistics of the frozen world classifier's feature
 maps (``WorldClassifier.feature_statistics``: the mean of stages 2 to 4 and the spread of stage
@@ -10,6 +11,10 @@ separate them, and better with the earlier stages' statistics than with the last
 feature alone (the model card has the figures). This file holds only the head; the task code
 feeds it the classifier's statistics.
 
+The same head, fitted on :func:`sound_statistics` of the frozen localization model's audio net
+instead, answers two questions about recordings: is this sound from the world's sound world
+(``checkpoints/out_of_world_sound``), and is it speech at all (``checkpoints/out_of_world_voice``).
+
 What differs from a textbook logistic regression: the features are standardised inside the
 model (their training mean and spread are buffers), so the released weights are all that is
 needed, and the decision threshold chosen on validation scenes is stored in the config.
@@ -19,10 +24,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from multimodal_core import audio
 from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
+from multimodal_core.models.localization import AudioNet, LocalizationConfig
 
 
 @dataclass
@@ -31,9 +39,10 @@ class OutOfWorldConfig(ConfigMixin):
 
     Args:
         feature_dim (int, defaults to 704): size of the statistics it reads (the world
-            classifier's ``statistics_dim``: 64 + 128 + 256 means and 256 spreads).
-        threshold (float, defaults to 0.5): a picture whose world probability is below this is
-            out of the world; training replaces it with the value chosen on validation scenes.
+            classifier's ``statistics_dim``: 64 + 128 + 256 means and 256 spreads; for sounds
+            :func:`sound_statistics_dim`).
+        threshold (float, defaults to 0.5): an input whose world probability is below this is
+            out of the world; training replaces it with the value chosen on validation inputs.
     """
 
     feature_dim: int = 704  # WorldClassifierConfig.statistics_dim of the shipped classifier
@@ -105,3 +114,54 @@ class OutOfWorldHead(PretrainedModel):
     def is_in_world(self, features: torch.Tensor) -> torch.Tensor:
         """(B,) bool: the world probability reaches the calibrated threshold."""
         return self(features).world_probability >= self.config.threshold
+
+
+def sound_statistics_dim(net: AudioNet) -> int:
+    """Size of :func:`sound_statistics` for ``net``: every stage's mean, the last one's spread
+    and maximum."""
+    widths = [m.num_features for m in net.cnn if isinstance(m, nn.BatchNorm1d)][1:]
+    return sum(widths) + 2 * widths[-1]
+
+
+def sound_statistics(net: AudioNet, mels: torch.Tensor) -> torch.Tensor:
+    """Log-mels in dB (B, n_mels, T) -> (B, D) pooled statistics of the frozen audio net's
+    stages: the time mean of each stage's activations, and the time spread and maximum of the
+    last (the part of the net before its projection, which only keeps what matches a picture).
+    The input is scaled by its peak as the net's own forward does, so loudness does not count.
+    """
+    if mels.dim() != 3 or mels.shape[1] != net.n_mels:
+        raise ValueError(
+            f"expected log-mel spectrograms of shape (B, {net.n_mels}, T), got {tuple(mels.shape)}"
+        )
+    x = (mels - mels.amax(dim=(1, 2), keepdim=True)) / 40.0 + 1.0
+    parts = []
+    for layer in net.cnn:
+        x = layer(x)
+        if isinstance(layer, nn.ReLU):
+            parts.append(x.mean(dim=2))
+    parts += [x.std(dim=2, correction=0), x.amax(dim=2)]
+    return torch.cat(parts, dim=1)
+
+
+def hearing_config(config: LocalizationConfig) -> audio.FeatureConfig:
+    """The log-mel the localization model hears (its rate, FFT size, hop and bands)."""
+    return audio.FeatureConfig(
+        sample_rate=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+    )
+
+
+@torch.inference_mode()
+def recording_statistics(
+    net: AudioNet, features: audio.FeatureConfig, recordings: list[np.ndarray]
+) -> torch.Tensor:
+    """(N, D) :func:`sound_statistics` of mono recordings at ``features.sample_rate``, one at a
+    time: their lengths differ, and padding would change the statistics."""
+    param = next(net.parameters())
+    parts = [
+        sound_statistics(net, audio.log_mel(r, features)[None].to(param.device, param.dtype))
+        for r in recordings
+    ]
+    return torch.cat(parts).float().cpu()

@@ -29,6 +29,7 @@ from multimodal_core.backends.localization import (
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.models.localization import SoundLocalizer, pixel_map
+from multimodal_core.models.out_of_world import hearing_config
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import world_check
 
@@ -50,6 +51,11 @@ ZERO_SHOT_CONFIDENT = 0.3  # a CLAP tag probability below this is a guess among 
 LOW_CONFIDENCE_ALPHA = 0.3  # overlay opacity of a map the model is not sure of
 OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
     "map", "for photos, choose the pretrained zero-shot model (CLAP and CLIPSeg)."
+)
+SOUND_OUT_OF_WORLD_NOTE = world_check.sound_out_of_world_note(
+    "map",
+    "the map above is still what it computes. For real recordings, choose the pretrained "
+    "zero-shot model (CLAP and CLIPSeg), which needs internet the first time it loads.",
 )
 
 
@@ -76,10 +82,16 @@ class LocalizationResult:
     tag_probability: float | None = None
     tags: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # The out-of-world check of the picture (tasks/world_check.py), for the built-in model
-    # only: None for the zero-shot one, or when the check is not installed.
+    # The out-of-world checks (tasks/world_check.py), for the built-in model only: None for
+    # the zero-shot one, or when a check is not installed. ``in_world``: the picture and the
+    # sound are both from the world; ``in_world_score`` is the score of the one less so (each
+    # check has its own threshold). Each input's own check is beside it.
     in_world: bool | None = None
     in_world_score: float | None = None
+    picture_in_world: bool | None = None
+    picture_in_world_score: float | None = None
+    sound_in_world: bool | None = None
+    sound_in_world_score: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready, without the pictures."""
@@ -98,6 +110,10 @@ class LocalizationResult:
             "notes": self.notes,
             "in_world": self.in_world,
             "in_world_score": self.in_world_score,
+            "picture_in_world": self.picture_in_world,
+            "picture_in_world_score": self.picture_in_world_score,
+            "sound_in_world": self.sound_in_world,
+            "sound_in_world_score": self.sound_in_world_score,
         }
 
 
@@ -138,11 +154,7 @@ def prepare_image(image: np.ndarray, size: int) -> torch.Tensor:
 
 def log_mel_features(model: SoundLocalizer, samples: np.ndarray) -> torch.Tensor:
     """The model's log-mel input (n_mels, T) of mono samples at its sample rate."""
-    c = model.config
-    config = audio.FeatureConfig(
-        sample_rate=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length, n_mels=c.n_mels
-    )
-    return audio.log_mel(samples, config)
+    return audio.log_mel(samples, hearing_config(model.config))
 
 
 @hub.gpu
@@ -164,10 +176,14 @@ def _builtin(
     heat = pixel_map(grid[None], height, width, model.config.map_smoothing)[0].numpy()
     peak_similarity = float(grid.max())
     confident = peak_similarity >= model.config.confident_similarity
-    (check,) = world_check.check_if_available([image])
+    (picture,) = world_check.check_if_available([image])
+    sound = world_check.check_sound_if_available(clip.samples, clip.sample_rate, "sound")
+    both = world_check.weakest([picture, sound])
     notes = list(clip.notes)
-    if check is not None and not check.in_world:
+    if picture is not None and not picture.in_world:
         notes.append(OUT_OF_WORLD_NOTE)
+    if sound is not None and not sound.in_world:
+        notes.append(SOUND_OUT_OF_WORLD_NOTE)
     if not confident:
         notes.append(
             f"No part of the picture matches this sound well (best similarity "
@@ -185,8 +201,12 @@ def _builtin(
         confident=confident,
         source_fraction=float((heat >= model.config.map_threshold).mean()),
         notes=notes,
-        in_world=None if check is None else check.in_world,
-        in_world_score=None if check is None else check.score,
+        in_world=None if both is None else both.in_world,
+        in_world_score=None if both is None else both.score,
+        picture_in_world=None if picture is None else picture.in_world,
+        picture_in_world_score=None if picture is None else picture.score,
+        sound_in_world=None if sound is None else sound.in_world,
+        sound_in_world_score=None if sound is None else sound.score,
     )
 
 

@@ -25,6 +25,7 @@ from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError
 from multimodal_core.models.speech2face import Speech2Face
 from multimodal_core.settings import get_settings
+from multimodal_core.tasks import world_check
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ NOT_SPEECH_NOTE = (
     "Little voiced speech was found in this recording (music, noise or whispering?): the traits "
     "and the face below are a low-confidence guess."
 )
+NOT_A_VOICE_NOTE = (
+    "This does not sound like a voice (music, a tone, noise?). The built-in model knows only "
+    "the synthetic world's voices, so the age group, gender and face below are what it "
+    "computes for this sound, not a reading of anyone. The pretrained choice (CLAP and pitch) "
+    "can tell a voice from other sounds, but needs internet the first time it loads."
+)
+"""Shown when the voice check (tasks/world_check.py) says the recording is no voice."""
 LOW_CONFIDENCE_NOTE = (
     "The estimate is unsure (no age group and gender reaches {p:.0%}): treat the picture as a "
     "guess."
@@ -73,6 +81,10 @@ class VoiceToFaceResult:
     notes: list[str] = field(default_factory=list)
     prompt: str | None = None
     details: dict = field(default_factory=dict)
+    # The voice check (tasks/world_check.py: is this speech at all?), for the built-in model
+    # only: None for the pretrained one, or when the check is not installed.
+    in_world: bool | None = None
+    in_world_score: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready, without the pictures."""
@@ -84,6 +96,8 @@ class VoiceToFaceResult:
             "meaning": self.meaning,
             "notes": self.notes,
             "prompt": self.prompt,
+            "in_world": self.in_world,
+            "in_world_score": self.in_world_score,
             **self.details,
         }
 
@@ -234,7 +248,9 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
         "median_pitch_hz": None if pitch.median_hz is None else round(pitch.median_hz, 1),
     }
     prompt = None
+    check = None
     if model == "builtin":
+        check = world_check.check_sound_if_available(clip.samples, clip.sample_rate, "voice")
         answer = draw_face(hub.get(BUILTIN), clip.samples)
         face, age, gender = (
             viz.enlarge(answer.face, FACE_DISPLAY, smooth=True),
@@ -252,8 +268,11 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
         details["speech_probability"] = round(traits.speech_probability, 3)
         details["sources"] = traits.sources
         speechless = speechless or traits.speech_probability < 0.5
-    confident = not speechless and best >= pretrained.LOW_CONFIDENCE
-    if speechless:
+    not_a_voice = check is not None and not check.in_world
+    confident = not speechless and not not_a_voice and best >= pretrained.LOW_CONFIDENCE
+    if not_a_voice:
+        notes.append(NOT_A_VOICE_NOTE)
+    elif speechless:
         notes.append(NOT_SPEECH_NOTE)
     elif not confident:
         notes.append(LOW_CONFIDENCE_NOTE.format(p=pretrained.LOW_CONFIDENCE))
@@ -267,6 +286,8 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
         notes=notes,
         prompt=prompt,
         details=details,
+        in_world=None if check is None else check.in_world,
+        in_world_score=None if check is None else check.score,
     )
 
 

@@ -5,6 +5,13 @@ The score is the out-of-world head (``checkpoints/out_of_world``) on the frozen 
 (``checkpoints/world_classifier``): the probability that a picture is a world scene, compared
 with the threshold stored in the head's config (set so that about 1% of validation scenes fall
 below it). Both are declared together as one hub model, loaded on first use.
+
+Recordings get two checks of the same kind, both heads on the frozen audio net of the
+localization model (``checkpoints/localization``, the net alone): ``sound`` (is this from the
+world's sound world: its instruments, animals, machines and voices?,
+``checkpoints/out_of_world_sound``) for the sound tabs, and ``voice`` (is this speech at all?,
+``checkpoints/out_of_world_voice``) for the voice tab. The net and both heads are one hub
+model, ``out_of_world_sound``.
 """
 
 from __future__ import annotations
@@ -15,10 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from multimodal_core import hub, media
+from multimodal_core import audio, hub, media
 from multimodal_core.backends import shared
 from multimodal_core.errors import ModelUnavailableError
-from multimodal_core.models.out_of_world import OutOfWorldHead
+from multimodal_core.models.localization import AudioNet, SoundLocalizer
+from multimodal_core.models.out_of_world import (
+    OutOfWorldHead,
+    hearing_config,
+    recording_statistics,
+    sound_statistics_dim,
+)
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import get_settings
 
@@ -28,13 +41,28 @@ NAME = "out_of_world"
 FOLDERS = ("world_classifier", "out_of_world")
 
 
+SOUND_NAME = "out_of_world_sound"
+SOUND_FOLDERS = ("localization", "out_of_world_sound", "out_of_world_voice")
+QUESTIONS = ("sound", "voice")
+"""What the sound check can ask of a recording: from the world's sounds? speech at all?"""
+
+
 @dataclass(frozen=True)
 class WorldCheck:
-    """``score``: the probability that the picture is a world scene; ``in_world``: it reaches
-    the calibrated threshold."""
+    """``score``: the probability that the input is from the world (a world scene, a world
+    sound, a voice); ``in_world``: it reaches the calibrated ``threshold``."""
 
     in_world: bool
     score: float
+    threshold: float
+
+
+def weakest(checks: list[WorldCheck | None]) -> WorldCheck | None:
+    """Of several inputs' checks (a picture's and a sound's), the one least in the world (lowest
+    score above or below its threshold): in world only when every input is; None when no check
+    ran."""
+    ran = [c for c in checks if c is not None]
+    return min(ran, key=lambda c: c.score - c.threshold) if ran else None
 
 
 class WorldChecker(hub.ModelWrapper):
@@ -56,17 +84,48 @@ class WorldChecker(hub.ModelWrapper):
         batch = media.square_batch(images, classifier.config.image_size)
         stats = classifier.feature_statistics(batch.to(param.device, param.dtype))
         scores = head(stats.float()).world_probability.cpu().tolist()
-        return [WorldCheck(p >= head.config.threshold, p) for p in scores]
+        t = head.config.threshold
+        return [WorldCheck(p >= t, p, t) for p in scores]
+
+
+class SoundChecker(hub.ModelWrapper):
+    """The localization model's audio net and the sound and voice heads in one module."""
+
+    def __init__(
+        self, net: AudioNet, heads: dict[str, OutOfWorldHead], features: audio.FeatureConfig
+    ) -> None:
+        for question, head in heads.items():
+            if head.config.feature_dim != sound_statistics_dim(net):
+                raise ValueError(
+                    f"the {question} head reads {head.config.feature_dim} statistics, the audio "
+                    f"net gives {sound_statistics_dim(net)}"
+                )
+        self.model = nn.ModuleDict({"net": net, **heads})
+        self.features = features  # the log-mel the net hears
+
+    def check(self, samples: np.ndarray, question: str) -> WorldCheck:
+        """The ``question`` (:data:`QUESTIONS`) about mono float32 samples at the net's rate."""
+        net: AudioNet = self.model["net"]  # type: ignore[assignment]
+        head: OutOfWorldHead = self.model[question]  # type: ignore[assignment]
+        stats = recording_statistics(net, self.features, [samples])
+        param = next(head.parameters())
+        p = float(head(stats.to(param.device, param.dtype)).world_probability.float()[0])
+        return WorldCheck(p >= head.config.threshold, p, head.config.threshold)
+
+
+def _missing(folders: tuple[str, ...], what: str) -> None:
+    root = get_settings().checkpoints_dir
+    missing = [f for f in folders if not (root / f / "model.safetensors").is_file()]
+    if missing:
+        raise ModelUnavailableError(
+            f"The out-of-world check for {what} is missing from the checkpoints folder "
+            f"({', '.join(missing)}); train it with python -m multimodal_core.train.out_of_world."
+        )
 
 
 def _load() -> WorldChecker:
     root = get_settings().checkpoints_dir
-    missing = [f for f in FOLDERS if not (root / f / "model.safetensors").is_file()]
-    if missing:
-        raise ModelUnavailableError(
-            "The out-of-world check is missing from the checkpoints folder "
-            f"({', '.join(missing)}); train it with python -m multimodal_core.train.out_of_world."
-        )
+    _missing(FOLDERS, "pictures")
     return WorldChecker(
         WorldClassifier.from_pretrained(root / FOLDERS[0]),
         OutOfWorldHead.from_pretrained(root / FOLDERS[1]),
@@ -80,6 +139,25 @@ hub.register(
         loader=_load,
         approx_mb=4.8,  # the classifier's 1.2 M float32 parameters; the head is a few KB
         title="out-of-world check",
+    )
+)
+
+
+def _load_sound() -> SoundChecker:
+    root = get_settings().checkpoints_dir
+    _missing(SOUND_FOLDERS, "sounds")
+    localizer = SoundLocalizer.from_pretrained(root / SOUND_FOLDERS[0])
+    heads = {q: OutOfWorldHead.from_pretrained(root / f"out_of_world_{q}") for q in QUESTIONS}
+    return SoundChecker(localizer.audio, heads, hearing_config(localizer.config))
+
+
+hub.register(
+    hub.ModelSpec(
+        name=SOUND_NAME,
+        task=shared.SHARED,  # the localization and voice tabs, and the sound tabs to come
+        loader=_load_sound,
+        approx_mb=0.9,  # the audio net's 0.23 M float32 parameters; the heads are a few KB
+        title="out-of-world check for sounds and voices",
     )
 )
 
@@ -101,10 +179,41 @@ def check_if_available(images: list[np.ndarray]) -> list[WorldCheck | None]:
         return [None] * len(images)
 
 
+@hub.gpu
+def check_sound(samples: np.ndarray, sample_rate: int, question: str) -> WorldCheck:
+    """Whether a mono recording is from the world's sounds (``question="sound"``) or is a
+    voice (``"voice"``)."""
+    if question not in QUESTIONS:
+        raise ValueError(f"question must be one of {QUESTIONS}, got {question!r}")
+    checker: SoundChecker = hub.get(SOUND_NAME)
+    rate = checker.features.sample_rate
+    return checker.check(media.resample(samples, sample_rate, rate), question)
+
+
+def check_sound_if_available(
+    samples: np.ndarray, sample_rate: int, question: str
+) -> WorldCheck | None:
+    """:func:`check_sound`, or None (logged) when its checkpoints are missing."""
+    try:
+        return check_sound(samples, sample_rate, question)
+    except ModelUnavailableError as error:
+        logger.warning("answering without the out-of-world check for sounds: %s", error)
+        return None
+
+
 def out_of_world_note(answer: str, advice: str) -> str:
     """The one sentence a tab shows for a picture from outside the world: ``answer`` names what
     is likely wrong ("caption"), ``advice`` what to do instead."""
     return (
         "This picture does not look like the synthetic world the built-in model was trained on "
         f"(emoji on plain or textured backgrounds), so its {answer} is likely wrong; {advice}"
+    )
+
+
+def sound_out_of_world_note(answer: str, advice: str) -> str:
+    """The one sentence a tab shows for a recording from outside the world's sounds."""
+    return (
+        "This recording does not sound like the synthetic world the built-in model was trained "
+        "on (its synthesised instruments, animals, machines and voices), so its "
+        f"{answer} is likely wrong; {advice}"
     )
