@@ -94,7 +94,8 @@ def test_answer_has_top_five_from_the_vocabulary_and_an_overlay(
     tiny_checkpoint: Path, picture: Path
 ) -> None:
     result = vqa.answer_question(picture, "Is there a dog?")
-    assert result.model == vqa.BUILTIN and result.question == "is there a dog"
+    assert result.model == vqa.BUILTIN and result.question == "Is there a dog?"
+    assert result.read_as == "is there a dog" and result.word_mappings == []
     assert len(result.top) == 5 and all(a in ANSWERS for a, _ in result.top)
     scores = [p for _, p in result.top]
     assert scores == sorted(scores, reverse=True) and result.answer == result.top[0][0]
@@ -118,13 +119,78 @@ def test_batch_matches_single_calls(tiny_checkpoint: Path) -> None:
 
 def test_unknown_words_are_mapped_or_left_out(tiny_checkpoint: Path, picture: Path) -> None:
     result = vqa.answer_question(picture, "is there a puppy")
-    assert result.question == "is there a dog"
+    assert result.question == "is there a puppy" and result.read_as == "is there a dog"
     assert any("“puppy” as “dog”" in n for n in result.notes)
+    assert result.to_dict()["word_mappings"] == [{"word": "puppy", "read_as": "dog"}]
     assert vqa.answer_question(picture, "is there a dog").top == result.top
     result = vqa.answer_question(picture, "is there a dog zorblax")
-    assert result.question == "is there a dog" and any("left out" in n for n in result.notes)
+    assert result.read_as == "is there a dog" and any("left out" in n for n in result.notes)
+    assert result.to_dict()["word_mappings"] == [{"word": "zorblax", "read_as": None}]
     result = vqa.answer_question(picture, "is there a zorblax dog")  # read as one phrase
-    assert result.question == "is there a dog"
+    assert result.read_as == "is there a dog"
+
+
+@pytest.mark.parametrize("question", ["blorp zzz", "Zorblax?"])
+def test_a_question_without_a_known_word_is_refused(
+    tiny_checkpoint: Path, picture: Path, question: str
+) -> None:
+    """Every word left out would leave an empty question, which the model would still answer."""
+    with pytest.raises(InputError, match="knows none of the words") as error:
+        vqa.answer_question(picture, question)
+    assert "what is on the left?" in str(error.value)
+
+
+def test_without_the_encoder_unknown_words_are_left_out_and_none_known_is_refused(
+    tiny_checkpoint: Path,
+) -> None:
+    model = hub.get(vqa.BUILTIN)
+    model._mapper = None
+
+    def missing() -> None:
+        raise ModelUnavailableError("The sentence encoder could not be loaded.")
+
+    text, changes, notes = model.known_words("is there a puppy", encoder=missing)
+    assert text == "is there a" and changes[0].phrase == "puppy" and "left out" in notes[0]
+    with pytest.raises(InputError, match="knows none of the words"):
+        model.known_words("blorp zzz", encoder=missing)
+
+
+def _world_question_forms(scenes: int = 60) -> set[str]:
+    """Every question form the world's grammar asks of some validation scenes, with each class
+    noun (singular or plural) replaced by N."""
+    from multimodal_core.world import language
+    from multimodal_core.world.catalogue import CLASSES
+    from multimodal_core.world.qa_stores import world_dataset
+
+    nouns = {form for c in CLASSES for form in (c.name, c.plural)}
+    dataset = world_dataset("validation", 64, False)
+    forms = set()
+    for index in range(scenes):
+        scene = dataset.scene(index)
+        for draw in range(4):
+            for q in language.questions(scene, draw=draw):
+                forms.add(" ".join("N" if w in nouns else w for w in q.text.split()))
+    return forms
+
+
+def test_the_kinds_of_question_are_the_ones_the_models_were_trained_on() -> None:
+    """Each example is a form the world's grammar asks (nouns aside), or one of easy-vqa's own
+    training questions; together they cover every question type of the world's grammar."""
+    import easy_vqa
+
+    from multimodal_core.world import language
+    from multimodal_core.world.catalogue import CLASSES
+
+    nouns = {form for c in CLASSES for form in (c.name, c.plural)}
+    forms = _world_question_forms()
+    world = [q for _, q in vqa.question_kinds("builtin")]
+    for question in world:
+        words = question.rstrip("?").split()
+        assert " ".join("N" if w in nouns else w for w in words) in forms, question
+    assert len(world) >= len(language.QUESTION_TYPES)
+    trained = set(easy_vqa.get_train_questions()[0])
+    assert all(q in trained for _, q in vqa.question_kinds("easyvqa"))
+    assert vqa.question_kinds("vilt") == [] and vqa.question_kinds("blip") == []
 
 
 def test_synonym_mapper_keeps_number_and_reads_phrases() -> None:
@@ -186,6 +252,8 @@ def test_cli_prints_json_last(
     assert code == 0
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert payload["answer"] in ANSWERS and len(payload["top"]) == 5
+    assert payload["question"] == "is there a dog" and payload["read_as"] == "is there a dog"
+    assert payload["word_mappings"] == []
     assert overlay.is_file()
     assert cli_main(["vqa", str(picture), "   "]) == 2
     assert "at least one word" in capsys.readouterr().err

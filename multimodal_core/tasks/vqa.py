@@ -44,13 +44,31 @@ CHOICES = ModelChoices(
 CHECKPOINTS = {BUILTIN: "vqa_world", BUILTIN_EASYVQA: "vqa_easyvqa"}
 TOP_K = 5
 NOT_SURE_BELOW = 0.5  # a top answer less likely than this gets the "not sure" note
-EXAMPLE_QUESTIONS: tuple[str, ...] = (
-    "what is on the left",
-    "how many dogs are there",
-    "is there a puppy",
-    "where is the cat",
-    "what is the background",
-    "which animal is there",
+QUESTION_KINDS: dict[str, tuple[tuple[str, str], ...]] = {
+    BUILTIN: (
+        ("what is somewhere", "what is on the left?"),
+        ("what is next to something", "what is above the cat?"),
+        ("counting", "how many dogs are there?"),
+        ("is something there", "is there a bicycle?"),
+        ("where something is", "where is the cat?"),
+        ("how two things lie", "is the dog to the left of the cat?"),
+        ("which one of a kind", "which animal is there?"),
+        ("the background", "what is the background?"),
+    ),
+    BUILTIN_EASYVQA: (
+        ("the shape", "what shape is in the image?"),
+        ("a shape's colour", "what color is the circle?"),
+        ("is a shape there", "is there a red shape?"),
+        ("is a shape missing", "is no rectangle present?"),
+    ),
+}
+"""The kinds of question each built-in model was trained on, one plain example each: the world's
+question grammar (``world/language.py``: presence, count, position, relation, identity, category,
+background) and easy-vqa's questions (shape, colour, yes/no). The tests check every example
+against the grammar and against easy-vqa's training questions. A question of another form gets
+an answer from the same list, which means little."""
+EXAMPLE_QUESTIONS: tuple[str, ...] = tuple(
+    question.rstrip("?") for _, question in QUESTION_KINDS[BUILTIN]
 )
 OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
     "answer", "for photos, choose the pretrained ViLT or BLIP VQA model."
@@ -91,8 +109,9 @@ class BuiltinVQA(hub.ModelWrapper):
     ) -> tuple[str, list[WordMapping], list[str]]:
         """The question in vocabulary words, the mappings made, and notes for the person.
 
-        A question with no word in Latin letters or digits (Chinese, Arabic...) is refused: the
-        model would otherwise answer an empty question as if it had read it.
+        A question none of whose words the model knows, even after mapping (Chinese, Arabic,
+        "blorp zzz"), is refused: the model would otherwise answer an empty question as if it
+        had read it.
         """
         if not self.vocab.tokenize(question):
             raise InputError(
@@ -109,8 +128,10 @@ class BuiltinVQA(hub.ModelWrapper):
         except ModelUnavailableError as error:
             known = [w for w in self.vocab.tokenize(question) if w in self.vocab]
             unknown = self.vocab.unknown(question)
+            self._refuse_if_empty(known, question)
             note = f"Unknown words were left out ({', '.join(unknown)}): {error}"
             return " ".join(known), [WordMapping(w, None, 0.0) for w in unknown], [note]
+        self._refuse_if_empty(text.split(), question)
         notes = []
         read = [f"“{c.phrase}” as “{c.replacement}”" for c in changes if c.replacement]
         dropped = [c.phrase for c in changes if not c.replacement]
@@ -121,6 +142,15 @@ class BuiltinVQA(hub.ModelWrapper):
         if dropped:
             notes.append(f"Words this model does not know were left out: {', '.join(dropped)}.")
         return text, changes, notes
+
+    def _refuse_if_empty(self, words: list[str], question: str) -> None:
+        if not words:
+            examples = [q for _, q in QUESTION_KINDS.get(self.name, QUESTION_KINDS[BUILTIN])]
+            raise InputError(
+                f"This model knows none of the words of “{question.strip()}”, so it cannot "
+                f"read the question; it answers questions such as “{examples[0]}” or "
+                f"“{examples[2]}”."
+            )
 
     @torch.inference_mode()
     def predict(
@@ -188,7 +218,7 @@ class VQAResult:
     answer: str
     top: list[tuple[str, float]]
     model: str
-    question: str  # as the model read it (after unknown words were mapped)
+    question: str  # as asked (trimmed)
     not_sure: bool
     notes: list[str] = field(default_factory=list)
     attention: np.ndarray | None = None  # (g, g) map, built-in models only
@@ -199,12 +229,20 @@ class VQAResult:
     # check is not installed.
     in_world: bool | None = None
     in_world_score: float | None = None
+    # What the model read: the question in its own words (a built-in model knows only its
+    # training questions' words; the pretrained ones read the question as asked), and each
+    # unknown word or phrase with the known word it was read as (None: left out).
+    read_as: str = ""
+    word_mappings: list[WordMapping] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready: no pictures, the attention map as nested lists."""
         values = asdict(self)
         values.pop("overlay")
         values["top"] = [{"answer": a, "score": round(p, 4)} for a, p in self.top]
+        values["word_mappings"] = [
+            {"word": m.phrase, "read_as": m.replacement} for m in self.word_mappings
+        ]
         if self.attention is not None:
             values["attention"] = np.round(self.attention, 4).tolist()
         return values
@@ -252,7 +290,7 @@ def answer_question(
         read = _read_question(builtin, text)
         top, heat = _PREDICT((builtin.image_tensor(image), read[0]), key=name)
         (check,) = _world_checks(name, [image])
-        return _result(builtin.name, image, read, top, heat, overlay, check)
+        return _result(builtin.name, image, text, read, top, heat, overlay, check)
     result = _answer_pretrained(name, image, text)
     kind = "probability" if result.score_kind == "sequence probability" else "score"
     top = result.answers
@@ -266,6 +304,7 @@ def answer_question(
         not_sure=not_sure,
         notes=notes,
         score_kind=kind,
+        read_as=text,
     )
 
 
@@ -303,13 +342,15 @@ def answer_with(
     """:func:`answer_builtin` with a given model rather than one from the hub (bench, tests)."""
     if len(images) != len(questions):
         raise ValueError(f"{len(images)} images but {len(questions)} questions")
-    read = [vqa.known_words(check_question(q)) for q in questions]
+    asked = [check_question(q) for q in questions]
+    read = [vqa.known_words(q) for q in asked]
     batch = torch.stack([vqa.image_tensor(im) for im in images])  # (B, 3, S, S)
     tops, maps = vqa.predict(batch, [text for text, _, _ in read])
     checks = _world_checks(vqa.name, list(images))
+    rows = zip(images, asked, read, tops, maps, checks, strict=True)
     return [
-        _result(vqa.name, image, words, top, heat, overlay, check)
-        for image, words, top, heat, check in zip(images, read, tops, maps, checks, strict=True)
+        _result(vqa.name, image, question, words, top, heat, overlay, check)
+        for image, question, words, top, heat, check in rows
     ]
 
 
@@ -336,15 +377,16 @@ _PREDICT = MicroBatcher(_predict_batch, name="vqa")
 def _result(
     name: str,
     image: np.ndarray,
+    asked: str,
     read: tuple[str, list[WordMapping], list[str]],
     top: list[tuple[str, float]],
     heat: np.ndarray,
     overlay: bool,
     check: world_check.WorldCheck | None = None,
 ) -> VQAResult:
-    """A built-in model's answer: ``read`` is :meth:`BuiltinVQA.known_words` of the question,
-    ``check`` the out-of-world check of the picture where there is one."""
-    text, _, notes = read
+    """A built-in model's answer to ``asked``: ``read`` is :meth:`BuiltinVQA.known_words` of
+    it, ``check`` the out-of-world check of the picture where there is one."""
+    text, mappings, notes = read
     not_sure = top[0][1] < NOT_SURE_BELOW
     has_map = heat.size > 0
     out_of_world = check is not None and not check.in_world
@@ -353,15 +395,23 @@ def _result(
         answer=top[0][0],
         top=top,
         model=name,
-        question=text,
+        question=asked,
         not_sure=not_sure,
         notes=[*notes, *([_not_sure_note(top, "probability")] if not_sure else [])],
         attention=heat if has_map else None,
         overlay=viz.overlay_heatmap(image, heat) if overlay and has_map else None,
         in_world=None if check is None else check.in_world,
         in_world_score=None if check is None else check.score,
+        read_as=text,
+        word_mappings=list(mappings),
     )
 
 
 def example_questions() -> list[str]:
     return list(EXAMPLE_QUESTIONS)
+
+
+def question_kinds(choice: str) -> list[tuple[str, str]]:
+    """(kind, example question) for each kind of question the model of ``choice`` was trained
+    on; empty for a pretrained model, which reads any question in English."""
+    return list(QUESTION_KINDS.get(model_name(choice), ()))
