@@ -22,6 +22,7 @@ import gradio as gr
 from multimodal_core import hub
 from multimodal_core.registry import grouped
 from multimodal_core.settings import Settings, get_settings
+from multimodal_core.ui.common import WRONG_FILE_JS, learn_what_can_load
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ THEME = gr.themes.Soft()  # built-in theme with system fonts: no web fonts to fe
 CSS = """
 /* Gradio's gallery keeps each column at least 100 px wide, so four pictures in a row ran off a
    phone screen; narrow screens get two columns instead. */
+/* The sentence under an upload box that was given the wrong kind of file (ui/wrong_file.js). */
+.mmc-wrong-file { color: var(--error-text-color); font-weight: 600; margin: 4px 8px; }
 @media (max-width: 600px) {
   #t2i-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
 }
@@ -53,6 +56,7 @@ def build_app() -> gr.Blocks:
     settings = get_settings()
     # Set before any request thread runs a model: each thread takes the count at its first call.
     hub.limit_cpu_threads(settings.cpu_threads)
+    learn_what_can_load()
     with gr.Blocks(title="Multimodal Studio", delete_cache=cache_lifetime(settings)) as demo:
         gr.Markdown(HEADER)
         # "wrap": on a phone a tab bar that does not fit goes on a second line, where every
@@ -87,6 +91,7 @@ def launch_options() -> dict:
         "allowed_paths": [str(settings.examples_dir)],
         "theme": THEME,
         "css": CSS,
+        "js": WRONG_FILE_JS,
         "footer_links": ["api", "gradio", "settings"],
     }
 

@@ -55,9 +55,14 @@ def test_bad_upload_gets_its_sentence_and_the_next_request_succeeds(
 
 
 def test_status_endpoint_reports_the_device(client: Client) -> None:
-    table, facts = client.predict(api_name="/status")
+    words, table, facts = client.predict(api_name="/status")
     assert table["headers"][:3] == ["model", "task", "state"]
     assert "**device**: cpu" in facts or "**device**: cuda" in facts
+    # First, in words: one line per model choice of each tab that has models.
+    assert "| Captioning | Built-in: Show, Attend and Tell" in words
+    states = ("ready", "loads on first use", "downloads on first use", "needs internet", "failed")
+    rows = [line for line in words.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) > 5 and all(any(s in row for s in states) for row in rows[1:]), rows
 
 
 def test_the_queue_does_not_recompute_its_analytics_after_each_request(

@@ -27,6 +27,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 MODEL_QUEUE = "model"
 """Concurrency id shared by every event that runs a model, so GPU work waits in one queue."""
 
+WRONG_FILE_JS = (Path(__file__).with_name("wrong_file.js")).read_text(encoding="utf-8")
+"""Run by every page: a file dropped on an upload box of the other kind (a photo on a sound
+input, a recording on a picture input) gets a sentence under the box; Gradio's front end
+would drop it without a word."""
+
 SHOWN_SIDE = 384
 """About how wide a result picture is sent (``viz.enlarge``): a 128 px heat map of an example
 scene would otherwise be a thumbnail in a wide column."""
@@ -120,6 +125,12 @@ def cleared_first(
     )
     event.setdefault("scroll_to_output", True)
     return emptied.then(fn, inputs, outputs, **event)
+
+
+def learn_what_can_load() -> None:
+    """Start learning, in a background thread, which pretrained models can load here; pages
+    mark their choices when it has answered and never wait for it to begin."""
+    availability.start()
 
 
 def intro(first_line: str, how_it_works: str) -> None:

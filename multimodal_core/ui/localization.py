@@ -17,7 +17,11 @@ from multimodal_core.ui.common import (
     SHOWN_SIDE,
     ImageUpload,
     ResultImage,
+    SideBySide,
+    Summary,
     cleared_first,
+    intro,
+    model_choice,
     user_errors,
 )
 
@@ -25,13 +29,19 @@ logger = logging.getLogger(__name__)
 
 FAMILY = registry.family("localization")
 
-INTRO = """Upload a picture and a recording (or record one), and the model shows **where in the
-picture the sound comes from**. The **built-in** model is the lecture's *visual net + audio net +
-attention net* (Senocak et al. 2018): it cuts the picture into a 32 x 32 grid of regions, turns
-the sound's mel spectrogram into one vector, and scores every region by how well it matches the
-sound. It learned this only by matching sounds with the pictures they came from, never from boxes.
-It knows only the studio's synthetic world (emoji instruments, animals, people, phones, bells...).
-The **zero-shot** choice names the sound with CLAP and then finds that thing with CLIPSeg."""
+SUMMARY = """Upload a picture and a recording (or record one), and a model shows **where in the
+picture the sound comes from**."""
+
+HOW_IT_WORKS = """The **built-in** model is the lecture's *visual net + audio net + attention
+net* (Senocak et al. 2018): it cuts the picture into a 32 x 32 grid of regions, turns the sound's
+mel spectrogram (its energy at each pitch, moment by moment, on a scale close to hearing) into one
+vector, and scores every region by how well it matches the sound. It learned this only by matching
+sounds with the pictures they came from, never from boxes drawn by people. It knows only the
+studio's synthetic world (emoji instruments, animals, people, phones, bells...) and says so when a
+picture or a sound is not from it. The **zero-shot** choice names the sound with CLAP and then
+finds that thing in the picture with CLIPSeg; both download from the internet the first time.
+
+*Compare with* runs a second model on the same picture and sound: both maps side by side, timed."""
 
 
 def _read_json(path: Path) -> object:
@@ -64,13 +74,7 @@ def _draw_in_worker(hearing: localization.Hearing) -> np.ndarray:
 
 @user_errors("locating the sound")
 def _localize(image_path: str | None, audio_path: str | None, model: str):
-    if image_path is None:
-        raise gr.Error("Please upload a picture first, or pick an example.", print_exception=False)
-    if audio_path is None:
-        raise gr.Error(
-            "Please upload or record a sound too, or pick an example.", print_exception=False
-        )
-    result = localization.localize(image_path, audio_path, model, draw=_draw_in_worker)
+    result = _located(image_path, audio_path, model)
     return (
         viz.enlarge(result.overlay, SHOWN_SIDE),
         result.spectrogram,
@@ -78,9 +82,25 @@ def _localize(image_path: str | None, audio_path: str | None, model: str):
     )
 
 
+def _located(
+    image_path: str | None, audio_path: str | None, model: str
+) -> localization.LocalizationResult:
+    if image_path is None:
+        raise gr.Error("Please upload a picture first, or pick an example.", print_exception=False)
+    if audio_path is None:
+        raise gr.Error(
+            "Please upload or record a sound too, or pick an example.", print_exception=False
+        )
+    return localization.localize(image_path, audio_path, model, draw=_draw_in_worker)
+
+
+def _summary(result: localization.LocalizationResult) -> Summary:
+    return localization.describe(result), viz.enlarge(result.overlay, SHOWN_SIDE)
+
+
 def build_tab() -> None:
     settings = get_settings()
-    gr.Markdown(INTRO)
+    intro(SUMMARY, HOW_IT_WORKS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             picture = ImageUpload(
@@ -95,9 +115,8 @@ def build_tab() -> None:
                 label="Recording",
                 elem_id="localization-recording",
             )
-            model = gr.Radio(
-                localization.CHOICES.labelled(), value=localization.CHOICES.default(), label="Model"
-            )
+            model = model_choice(localization.CHOICES)
+            side_by_side = SideBySide(localization.CHOICES, "localization")
             run = gr.Button("Locate the sound", variant="primary", elem_id="localization-run")
             pairs = _examples(settings.examples_dir)
             if pairs:
@@ -109,9 +128,12 @@ def build_tab() -> None:
                 )
         with gr.Column(scale=2):
             # A heading, not the image's own label, which would cover the top of the picture.
-            gr.Markdown("**Where the sound comes from** (red = most likely)")
+            gr.Markdown(
+                "**Where the sound comes from** (bright = most likely, the rest of the picture "
+                "dimmed)"
+            )
             overlay = ResultImage(
-                label="Where the sound comes from (red = most likely)",
+                label="Where the sound comes from",
                 show_label=False,
                 elem_id="localization-overlay",
                 interactive=False,
@@ -127,11 +149,16 @@ def build_tab() -> None:
                 interactive=False,
                 buttons=["download"],
             )
-    cleared_first(
+            side_by_side.build_columns("localization")
+    located = cleared_first(
         run.click,
         _localize,
         [picture, recording, model],
         [overlay, spectrogram, note],
+        also_cleared=side_by_side.outputs,
         api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
+    )
+    side_by_side.follow(
+        located, _located, _summary, [picture, recording], model, "comparing the two models"
     )
