@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,11 @@ import torch
 from multimodal_core import hub, viz
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.text_gan import TextGAN, TextGANConfig
+from multimodal_core.models.vqa import VOCAB_NAME, QuestionVocabulary
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import text_to_image
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints" / "text_to_image"
 
 
 def fake_embed(texts: list[str]) -> torch.Tensor:
@@ -43,6 +47,7 @@ def tiny_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     TextGAN(config).eval().save_pretrained(folder)
     record = {"minutes": 9.5, "object_acc": 0.02, "color_acc": 0.6}
     (folder / "training.json").write_text(json.dumps(record))
+    shutil.copy(SHIPPED / VOCAB_NAME, folder / VOCAB_NAME)  # the words of the world's captions
     monkeypatch.setenv("MMC_CHECKPOINTS_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.setattr(text_to_image, "_embed", fake_embed)
     get_settings.cache_clear()
@@ -65,6 +70,60 @@ def test_same_seed_same_pictures_other_seed_other_pictures(tiny_checkpoint: Path
     assert not np.array_equal(result.images[0], result.images[1])
     assert "early checkpoint" in result.note and "60%" in result.note
     assert result.to_dict()["size"] == [16, 16]
+    assert result.to_dict()["words_used"] == ["a", "dog", "on", "blue", "background"]
+    assert result.to_dict()["words_ignored"] == [] and result.to_dict()["word_mappings"] == []
+
+
+def test_words_it_does_not_know_are_listed_and_a_prompt_without_any_is_refused(
+    tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown words are read as a known noun when the encoder puts them close to one ("pooch",
+    here made to embed as "puppy"), else ignored; with no object or background left there is
+    nothing for the GAN to draw but blobs, and it says so instead."""
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        return fake_embed(["puppy" if t == "pooch" else t for t in texts])
+
+    monkeypatch.setattr(text_to_image, "_embed", embed)
+    result = text_to_image.generate_images("A pooch on a blorp background", n=1)
+    words = result.to_dict()
+    assert words["words_used"] == ["a", "pooch", "on", "background"]
+    assert words["words_ignored"] == ["blorp"]
+    assert words["word_mappings"] == [
+        {"word": "pooch", "read_as": "puppy"},
+        {"word": "blorp", "read_as": None},
+    ]
+    for prompt in ("blorp zzz", "what is on the left?", "the zorblax"):
+        with pytest.raises(InputError, match=r"knows no word of .* that names an object"):
+            text_to_image.generate_images(prompt, n=1)
+    with pytest.raises(InputError, match="English only"):
+        text_to_image.generate_images("一只狗", n=1)
+    with pytest.raises(InputError, match="knows no word"):
+        text_to_image.interpolate("a dog on a blue background", "blorp zzz")
+    walk = text_to_image.interpolate("a dog", "a blorp cat", steps=2)
+    assert walk.to_dict()["words_used"] == ["a", "dog"]
+    assert walk.details["prompt_b_words"]["words_ignored"] == ["blorp"]
+
+
+def test_the_shipped_vocabulary_is_the_words_of_the_worlds_captions() -> None:
+    """``vocab.json`` holds every word the world's captions use (the GAN's training text), and
+    its nouns are exactly the objects' forms and the background words."""
+    from multimodal_core.world.backgrounds import BACKGROUND_WORDS
+    from multimodal_core.world.catalogue import CLASSES
+    from multimodal_core.world.language import usable_captions
+    from multimodal_core.world.scenes import scene
+
+    vocab = QuestionVocabulary.from_pretrained(SHIPPED)
+    said = set()
+    for seed in range(150):
+        layout = {"layout": "center", "n_objects": (1, 1)} if seed % 2 else {}
+        for caption in usable_captions(scene(seed, 32, **layout)):
+            said |= set(vocab.tokenize(caption))
+    forms = {w for c in CLASSES for w in (c.name, c.plural, *c.synonyms) if " " not in w}
+    assert said <= set(vocab.words)
+    assert set(vocab.nouns) == forms | set(BACKGROUND_WORDS)
+    rare = {w for c in CLASSES for s in c.synonyms for w in s.split()} | {"three", "four"}
+    assert set(vocab.words) - said - set(vocab.nouns) <= {"<pad>", "<unk>"} | rare
 
 
 def test_requests_drawn_in_one_batch_equal_requests_drawn_alone(tiny_checkpoint: Path) -> None:
@@ -130,7 +189,10 @@ def test_cli_writes_the_pictures(tiny_checkpoint: Path, tmp_path: Path, capsys) 
     payload = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert payload["seeds"] == [0, 1] and len(payload["files"]) == 2
     assert all(Path(f).is_file() for f in payload["files"])
+    assert payload["words_used"] == ["a", "dog", "on", "blue", "background"]
     assert main(["text-to-image", "", "--out", str(out)]) == 2
+    assert main(["text-to-image", "blorp zzz", "--out", str(out), "--json"]) == 2
+    assert "knows no word" in capsys.readouterr().err
 
 
 def test_evaluation_helpers() -> None:

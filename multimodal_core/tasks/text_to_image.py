@@ -24,7 +24,9 @@ from multimodal_core.batching import MicroBatcher
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models.text_gan import TextGAN, noise, sample_images
+from multimodal_core.models.vqa import VOCAB_NAME, QuestionVocabulary
 from multimodal_core.settings import get_settings
+from multimodal_core.synonyms import SynonymMapper, WordMapping
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +56,30 @@ EARLY_MINUTES = 60.0  # a checkpoint trained for less is called an early one in 
 
 
 @dataclass(frozen=True)
+class PromptWords:
+    """Which words of a prompt the built-in GAN knows from its training captions, as typed:
+    ``used`` (known, or read as a known noun: ``mappings``) and ``ignored`` (neither, so they do
+    not steer the picture)."""
+
+    used: list[str]
+    ignored: list[str]
+    mappings: list[WordMapping]
+
+    def to_dict(self) -> dict:
+        return {
+            "words_used": self.used,
+            "words_ignored": self.ignored,
+            "word_mappings": [{"word": m.phrase, "read_as": m.replacement} for m in self.mappings],
+        }
+
+
+@dataclass(frozen=True)
 class GenerationResult:
-    """What the tab, the API and the CLI show: pictures (H, W, 3) uint8 and their seeds."""
+    """What the tab, the API and the CLI show: pictures (H, W, 3) uint8 and their seeds.
+
+    ``words`` is what the built-in GAN understood of the prompt; None for the diffusion model
+    (it reads any English) or a GAN checkpoint without its caption vocabulary.
+    """
 
     model: str
     prompt: str
@@ -63,26 +87,69 @@ class GenerationResult:
     seeds: list[int]
     note: str = ""
     details: dict = field(default_factory=dict)
+    words: PromptWords | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready, without the pictures."""
         height, width = self.images[0].shape[:2] if self.images else (0, 0)
+        words = (
+            self.words.to_dict()
+            if self.words
+            else {"words_used": None, "words_ignored": None, "word_mappings": None}
+        )
         return {
             "model": self.model,
             "prompt": self.prompt,
             "seeds": self.seeds,
             "size": [width, height],
             "note": self.note,
+            **words,
             **self.details,
         }
 
 
 class BuiltinGAN(hub.ModelWrapper):
-    """The trained generator and what its training recorded (minutes, validation figures)."""
+    """The trained generator, what its training recorded (minutes, validation figures), and the
+    words of its training captions (``vocab.json``; nouns: the objects and backgrounds)."""
 
-    def __init__(self, model: TextGAN, record: dict) -> None:
+    def __init__(
+        self, model: TextGAN, record: dict, vocab: QuestionVocabulary | None = None
+    ) -> None:
         self.model = model
         self.record = record
+        self.vocab = vocab
+        self._mapper: SynonymMapper | None = None
+
+    def prompt_words(self, prompt: str) -> PromptWords | None:
+        """What the GAN knows of ``prompt``: unknown words are read as the closest known noun by
+        the sentence encoder (the GAN's own text encoder), or ignored. InputError when no word
+        names an object or a background: the GAN would draw colours and blobs for it.
+
+        None without a caption vocabulary (a checkpoint trained before it was saved)."""
+        if self.vocab is None:
+            return None
+        tokens = self.vocab.tokenize(prompt)
+        if not tokens:
+            raise InputError(
+                "The built-in model reads English only; please describe the picture in "
+                "English, for example “a dog on a blue background”."
+            )
+        changes: list[WordMapping] = []
+        if self.vocab.unknown(prompt):
+            if self._mapper is None:
+                self._mapper = SynonymMapper(self.vocab, lambda texts: _embed(texts))
+            changes = self._mapper.map(prompt)[1]
+        mapped = {w for c in changes if c.replacement for w in c.phrase.split()}
+        used = [t for t in dict.fromkeys(tokens) if t in self.vocab or t in mapped]
+        if not mapped and not any(t in self.vocab.nouns for t in tokens):
+            shown = prompt if len(prompt) <= 40 else prompt[:40] + "…"
+            raise InputError(
+                f"The built-in model knows no word of “{shown}” that names an object or a "
+                "background, so it could only draw blobs; it draws the studio's world, for "
+                "example “a dog on a blue background”."
+            )
+        ignored = [t for t in dict.fromkeys(tokens) if t not in used]
+        return PromptWords(used, ignored, changes)
 
     @property
     def note(self) -> str:
@@ -116,7 +183,8 @@ def _load_builtin() -> BuiltinGAN:
     record = json.loads(record_file.read_text()) if record_file.is_file() else {}
     # channels-last makes the transposed convolutions about a fifth faster on a CPU (measured)
     model = TextGAN.from_pretrained(folder).to(memory_format=torch.channels_last)
-    return BuiltinGAN(model, record)
+    vocab = QuestionVocabulary.from_pretrained(folder) if (folder / VOCAB_NAME).is_file() else None
+    return BuiltinGAN(model, record, vocab)
 
 
 def _checkpoint_mb() -> float:
@@ -183,6 +251,12 @@ _DRAW = MicroBatcher(_draw_batch, name="text_to_image")
 """Concurrent requests share one generator pass (see multimodal_core.batching)."""
 
 
+@hub.gpu
+def read_prompt(prompt: str) -> PromptWords | None:
+    """:meth:`BuiltinGAN.prompt_words` of the built-in GAN (the sentence encoder runs here)."""
+    return hub.get(BUILTIN).prompt_words(prompt)
+
+
 def draw_builtin(prompt: str, seeds: list[int]) -> tuple[list[np.ndarray], str]:
     """The built-in GAN's pictures for one prompt, one per seed, and its early-checkpoint note."""
     return _DRAW((prompt, list(seeds))), hub.get(BUILTIN).note
@@ -212,8 +286,9 @@ def generate_images(
     _check_choice(model, n, seed)
     seeds = [int(seed) + i for i in range(int(n))]
     if model == "builtin":
+        words = read_prompt(text)
         images, note = draw_builtin(text, seeds)
-        return GenerationResult("builtin", text, images, seeds, note)
+        return GenerationResult("builtin", text, images, seeds, note, words=words)
     from multimodal_core.backends.text_to_image import licence_note
 
     images, model_id = _draw_diffusion(text, int(n), int(seed), progress)
@@ -233,13 +308,17 @@ def interpolate(
         raise InputError("The interpolation needs between 2 and 16 steps.")
     _check_choice("builtin", 1, seed)
     gan: BuiltinGAN = hub.get(BUILTIN)
+    words, words_b = gan.prompt_words(a), gan.prompt_words(b)
     ends = _embed([a, b])  # (2, 384)
     weights = torch.linspace(0.0, 1.0, int(steps))[:, None]  # (steps, 1)
     text = (1.0 - weights) * ends[0] + weights * ends[1]  # (steps, 384)
     z = noise([int(seed)], gan.model.config.z_dim).expand(int(steps), -1)
     images = to_uint8(sample_images(gan.model, text, z))
     details = {"prompt_b": b, "weights": [round(float(w), 3) for w in weights[:, 0]]}
-    return GenerationResult("builtin", a, images, [int(seed)] * int(steps), gan.note, details)
+    if words_b is not None:
+        details["prompt_b_words"] = words_b.to_dict()
+    seeds = [int(seed)] * int(steps)
+    return GenerationResult("builtin", a, images, seeds, gan.note, details, words)
 
 
 def strip(images: list[np.ndarray], scale: int = 2, gap: int = 2) -> np.ndarray:
