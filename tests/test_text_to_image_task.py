@@ -257,3 +257,4 @@ def test_tab_serves_the_text_to_image_endpoint(tiny_checkpoint: Path) -> None:
     ]
     assert all(Path(item["image"]).is_file() for item in gallery)
     assert "early checkpoint" in note and len(again) == 1
+    assert "**Words it used:** a, dog, on, blue, background" in note

@@ -271,12 +271,17 @@ def test_tab_answers_over_http(tiny_checkpoint: Path, picture: Path) -> None:
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
     try:
         client = Client(url, verbose=False)
-        answer, top, _overlay, _notes = client.predict(
-            handle_file(str(picture)), "is there a dog", "builtin", api_name="/vqa"
+        answer, top, _overlay, notes = client.predict(
+            handle_file(str(picture)), "is there a puppy", "builtin", api_name="/vqa"
         )
         assert answer.startswith("## ") and answer[3:] in ANSWERS
         assert len(top["confidences"]) == 5
+        assert notes.startswith("**Read as:** “is there a dog”") and "“puppy” as “dog”" in notes
+        with pytest.raises(Exception, match="knows none of the words"):
+            client.predict(handle_file(str(picture)), "blorp zzz", "builtin", api_name="/vqa")
         with pytest.raises(Exception, match="at least one word"):
             client.predict(handle_file(str(picture)), "", "builtin", api_name="/vqa")
+        kinds = tab._question_kinds()
+        assert all(q in kinds for _, q in vqa.question_kinds("builtin"))
     finally:
         demo.close()

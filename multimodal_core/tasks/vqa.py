@@ -146,8 +146,9 @@ class BuiltinVQA(hub.ModelWrapper):
     def _refuse_if_empty(self, words: list[str], question: str) -> None:
         if not words:
             examples = [q for _, q in QUESTION_KINDS.get(self.name, QUESTION_KINDS[BUILTIN])]
+            shown = question if len(question) <= 40 else question[:40] + "…"
             raise InputError(
-                f"This model knows none of the words of “{question.strip()}”, so it cannot "
+                f"This model knows none of the words of “{shown}”, so it cannot "
                 f"read the question; it answers questions such as “{examples[0]}” or "
                 f"“{examples[2]}”."
             )

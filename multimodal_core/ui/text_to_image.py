@@ -41,7 +41,21 @@ def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progre
         (viz.enlarge(image, GALLERY_SIDE), f"seed {s}")
         for image, s in zip(result.images, result.seeds, strict=True)
     ]
-    return gallery, f"**Note:** {result.note}" if result.note else ""
+    lines = [f"**Note:** {result.note}"] if result.note else []
+    if result.words is not None:
+        lines.append(_words_line(result.words))
+    return gallery, "  \n".join(lines)
+
+
+def _words_line(words: text_to_image.PromptWords) -> str:
+    """Which words of the prompt the built-in GAN used (and as what), and which it ignored."""
+    line = f"**Words it used:** {', '.join(words.used)}"
+    read = [f"“{m.phrase}” as “{m.replacement}”" for m in words.mappings if m.replacement]
+    if read:
+        line += f" (it read {', '.join(read)})"
+    if words.ignored:
+        line += f"  \n**Words it does not know (ignored):** {', '.join(words.ignored)}"
+    return line
 
 
 @user_errors("interpolating between the prompts")

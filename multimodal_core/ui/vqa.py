@@ -56,7 +56,23 @@ def _answer(path: str | None, question: str, model: str):
     result = vqa.answer_question(path, question, model)
     top = {answer: score for answer, score in result.top}
     overlay = None if result.overlay is None else viz.enlarge(result.overlay, SHOWN_SIDE)
-    return f"## {result.answer}", top, overlay, "  \n".join(result.notes)
+    read = [f"**Read as:** “{result.read_as}”"] if result.model in vqa.CHECKPOINTS else []
+    return f"## {result.answer}", top, overlay, "  \n".join([*read, *result.notes])
+
+
+def _question_kinds() -> str:
+    """The kinds of question each built-in model was trained on, as a Markdown list."""
+    parts = []
+    for choice in vqa.CHOICES.choices:
+        kinds = vqa.question_kinds(choice.key)
+        if kinds:
+            rows = "\n".join(f"- “{question}” ({kind})" for kind, question in kinds)
+            parts.append(f"**{choice.label}**\n\n{rows}")
+    parts.append(
+        "The pretrained models read any question in English. A built-in model answers a "
+        "question of another kind from the same list of answers, so its answer means little."
+    )
+    return "\n\n".join(parts)
 
 
 def build_tab() -> None:
@@ -78,6 +94,8 @@ def build_tab() -> None:
                 max_length=settings.max_text_chars,
                 elem_id="vqa-question",
             )
+            with gr.Accordion("Questions this model can answer", open=False):
+                gr.Markdown(_question_kinds(), elem_id="vqa-question-kinds")
             model = gr.Radio(vqa.CHOICES.labelled(), value=vqa.CHOICES.default(), label="Model")
             run = gr.Button("Answer", variant="primary", elem_id="vqa-run")
             if rows:
@@ -85,15 +103,18 @@ def build_tab() -> None:
             gr.Examples([[q] for q in questions], inputs=[question], label="Example questions")
         with gr.Column(scale=2):
             answer = gr.Markdown("## ", elem_id="vqa-answer")
+            notes = gr.Markdown(elem_id="vqa-notes")  # "Read as: ..." first, under the answer
             top = gr.Label(
                 num_top_classes=vqa.TOP_K,
                 label="Top answers",
                 show_heading=False,  # the answer is already the headline above
                 elem_id="vqa-top",
             )
-            notes = gr.Markdown()
             # A heading, not the image's own label, which would cover the top of the picture.
-            gr.Markdown("**Where the model looked** (built-in models; red = most)")
+            gr.Markdown(
+                "**Where the model looked** (built-in models; brighter = more, the strongest "
+                "part outlined)"
+            )
             attention = ResultImage(
                 label="Where the model looked (built-in models)",
                 show_label=False,
