@@ -13,9 +13,10 @@ from PIL import Image
 
 from multimodal_core import hub, media, viz
 from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
 from multimodal_core.models.show_attend_tell import ShowAttendTell, ShowAttendTellConfig, Vocabulary
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import captioning
+from multimodal_core.tasks import captioning, world_check
 
 
 @pytest.fixture()
@@ -40,6 +41,34 @@ def tiny_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     hub.default_hub().unload(captioning.BUILTIN)
     monkeypatch.delenv("MMC_CHECKPOINTS_DIR")
     get_settings.cache_clear()
+
+
+REAL_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+WORLD_CHECK = tuple(REAL_CHECKPOINTS / name for name in world_check.FOLDERS)
+
+
+@pytest.fixture()
+def tiny_show_and_tell(tiny_checkpoint: Path) -> Iterator[Path]:
+    """A random Show and Tell beside the tiny attention model, with the real out-of-world check
+    (when it is shipped) in the same checkpoints folder."""
+    torch.manual_seed(1)
+    vocab = Vocabulary.from_pretrained(tiny_checkpoint)
+    config = ShowAndTellConfig(
+        vocab_size=len(vocab), image_size=32, encoder_channels=(4, 8), encoder_dim=8,
+        embed_dim=8, decoder_dim=16, max_length=6,
+    )  # fmt: skip
+    folder = tiny_checkpoint.parent / "show_and_tell"
+    ShowAndTell(config).save_pretrained(folder)
+    vocab.save(folder)
+    for real in WORLD_CHECK:
+        if (real / "model.safetensors").is_file():
+            (tiny_checkpoint.parent / real.name).symlink_to(real)
+    names = (captioning.SHOW_AND_TELL, world_check.NAME)
+    for name in names:
+        hub.default_hub().unload(name)
+    yield folder
+    for name in names:
+        hub.default_hub().unload(name)
 
 
 @pytest.fixture()
@@ -174,3 +203,64 @@ def test_stated_object_count() -> None:
     assert captioning.stated_object_count("a picture of three balls and a piano") == 4
     assert captioning.stated_object_count("there are two dogs and an egg on gravel") == 3
     assert captioning.stated_object_count("a dog to the left of a cat on the grass") == 1
+
+
+def test_show_and_tell_captions_a_picture_without_attention(
+    tiny_show_and_tell: Path, picture: Path
+) -> None:
+    drawn: list[captioning.AttentionMaps] = []
+    result = captioning.caption_image(
+        picture, beam_size=3, model="show_and_tell", draw=lambda maps: drawn.append(maps)
+    )
+    assert result.model == "show_and_tell" and len(result.beams) == 3
+    assert isinstance(hub.get(captioning.SHOW_AND_TELL).model, ShowAndTell)
+    assert result.attention_grid is None and drawn == []  # nothing to draw, nothing drawn
+    assert result.note.endswith(captioning.NO_ATTENTION_NOTE)
+    best = result.beams[0]
+    assert best.log_prob == pytest.approx(float(np.log(best.token_probs).sum()), abs=1e-4)
+    payload = result.to_dict()
+    assert "in_world" in payload and "in_world_score" in payload
+    json.dumps(payload)
+    attention = captioning.caption_image(picture, beam_size=3, model="builtin")
+    assert attention.attention_grid is not None
+    assert captioning.NO_ATTENTION_NOTE not in attention.note
+    assert (result.in_world, result.in_world_score) == (
+        attention.in_world,
+        attention.in_world_score,
+    )  # the same out-of-world check for both built-in models
+
+
+def test_show_and_tell_takes_the_out_of_world_check(
+    tiny_show_and_tell: Path, picture: Path
+) -> None:
+    if not all((real / "model.safetensors").is_file() for real in WORLD_CHECK):
+        pytest.skip("the out-of-world check is not shipped in checkpoints/")
+    noise = captioning.caption_image(picture, beam_size=2, model="show_and_tell")
+    assert noise.in_world is False and 0.0 <= noise.in_world_score < 1.0
+    assert noise.note.startswith(captioning.OUT_OF_WORLD_NOTE)
+    scene = REAL_CHECKPOINTS.parent / "examples" / "captioning" / "scene_00.png"
+    if scene.is_file():
+        world = captioning.caption_image(scene, beam_size=2, model="show_and_tell")
+        assert world.in_world is True and world.note == captioning.NO_ATTENTION_NOTE
+
+
+def test_show_and_tell_is_listed_after_the_attention_model(tiny_show_and_tell: Path) -> None:
+    keys = captioning.CHOICES.keys
+    assert keys.index("show_and_tell") == keys.index("builtin") + 1
+    choice = captioning.CHOICES.get("show_and_tell")
+    assert choice.label == "Built-in: Show and Tell, no attention (synthetic world, offline)"
+    assert not choice.pretrained
+    rng = np.random.default_rng(2)
+    images = [rng.random((32, 32, 3), dtype=np.float32) for _ in range(2)]
+    batched = captioning.caption_images(images, beam_size=2, model="show_and_tell")
+    for image, beams in zip(images, batched, strict=True):
+        (alone,) = captioning.caption_images([image], beam_size=2, model="show_and_tell")
+        assert [b.text for b in alone] == [b.text for b in beams]
+    with pytest.raises(InputError, match="not a built-in"):
+        captioning.caption_images(images, model="blip")
+
+
+def test_missing_show_and_tell_names_its_trainer(tiny_checkpoint: Path, picture: Path) -> None:
+    hub.default_hub().unload(captioning.SHOW_AND_TELL)
+    with pytest.raises(ModelUnavailableError, match=r"train\.show_and_tell"):
+        captioning.caption_image(picture, model="show_and_tell")

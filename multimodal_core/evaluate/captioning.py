@@ -1,12 +1,14 @@
-"""Evaluate the built-in captioner on held-out world scenes: ``python -m multimodal_core.evaluate
-captioning [--json]``.
+"""Evaluate a built-in captioner on held-out world scenes: ``python -m multimodal_core.evaluate
+captioning [--model show_attend_tell|show_and_tell] [--json]``.
 
 For greedy decoding, beam 3 and beam 5 (like the tables of the paper's tutorials) it reports
 BLEU-1..4 and CIDEr-D against all references (pycocoevalcap), and what the captions claim,
 checked against the scene's annotations: object-mention precision/recall/F1 (do the caption's
 nouns name the scene's classes?), exact-count accuracy, and position, relation and background
-accuracy where the caption states one. A sweep over the length-normalisation exponent alpha
-(beam 5) shows what the default costs or gains. The last line printed is one JSON object.
+accuracy where the caption states one, for all scenes and by the number of objects in the scene.
+A sweep over the length-normalisation exponent alpha (beam 5) shows what the default costs or
+gains. ``--ablation`` evaluates both models on the same scenes and prints them side by side
+(what attention buys). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from multimodal_core.decoding import Hypothesis, beam_search, greedy_decode
 from multimodal_core.evaluate.metrics import caption_scores, precision_recall_f1
+from multimodal_core.models.show_and_tell import ShowAndTell
 from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
 from multimodal_core.settings import get_settings
 from multimodal_core.world import catalogue, language
@@ -37,6 +40,13 @@ GENERATION_CONFIG = "generation_config.json"
 SIZE_WORDS = ("small", "large")
 DECODERS: tuple[str, ...] = ("greedy", "beam3", "beam5")
 ALPHAS: tuple[float, ...] = (0.0, 0.5, 0.7, 1.0)
+MODELS: dict[str, tuple[type[ShowAttendTell] | type[ShowAndTell], str]] = {
+    "show_attend_tell": (ShowAttendTell, "captioning"),
+    "show_and_tell": (ShowAndTell, "show_and_tell"),
+}
+"""``--model`` -> its class and checkpoint folder; the first is the default."""
+BY_OBJECTS_KEYS = ("bleu4", "cider", "object_f1", "count_acc", "position_acc", "relation_acc",
+                   "positions_stated", "relations_stated")  # fmt: skip
 
 
 # ----- reading what a caption claims ---------------------------------------------------------
@@ -234,7 +244,7 @@ def load_generation_defaults(checkpoint: Path) -> dict:
 
 
 def decode_all(
-    model: ShowAttendTell,
+    model: ShowAttendTell | ShowAndTell,
     vocab: Vocabulary,
     images: torch.Tensor,
     decoder: str,
@@ -257,12 +267,52 @@ def decode_all(
     return captions, mean_lps, (time.perf_counter() - start) * 1000 / len(images)
 
 
+def claim_summary(captions: list[str], scenes: list[Scene]) -> dict[str, float]:
+    """What the captions claim, checked against their scenes (:class:`ClaimTally`)."""
+    tally = ClaimTally()
+    for caption, scene in zip(captions, scenes, strict=True):
+        tally.add(caption, scene)
+    return tally.summary()
+
+
+def by_objects(
+    captions: list[str], scenes: list[Scene], references: list[list[str]]
+) -> dict[str, dict]:
+    """The main figures for the scenes of each number of objects (CIDEr's word weights come from
+    each group's own references, so compare a group with the same group of another model)."""
+    groups: dict[int, list[int]] = {}
+    for i, scene in enumerate(scenes):
+        groups.setdefault(len(scene.objects), []).append(i)
+    out = {}
+    for count, rows in sorted(groups.items()):
+        group_captions = [captions[i] for i in rows]
+        group_scenes = [scenes[i] for i in rows]
+        r = {**caption_scores(group_captions, [references[i] for i in rows]),
+             **claim_summary(group_captions, group_scenes)}  # fmt: skip
+        out[str(count)] = {"scenes": len(rows), **{k: r[k] for k in BY_OBJECTS_KEYS}}
+    return out
+
+
+def load_model(
+    name: str, checkpoint: Path | None = None
+) -> tuple[ShowAttendTell | ShowAndTell, Path]:
+    """Model ``name`` of :data:`MODELS` from ``checkpoint`` (default: its folder)."""
+    model_class, folder = MODELS[name]
+    checkpoint = checkpoint or get_settings().checkpoints_dir / folder
+    return model_class.from_pretrained(checkpoint), checkpoint
+
+
 def evaluate(
-    checkpoint: Path, n: int, split: str = "test", alpha: float | None = None, sweep: bool = True
+    checkpoint: Path | None,
+    n: int,
+    split: str = "test",
+    alpha: float | None = None,
+    sweep: bool = True,
+    model_name: str = "show_attend_tell",
 ) -> dict:
     """All figures for ``n`` scenes of a held-out split."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    model = ShowAttendTell.from_pretrained(checkpoint)
+    model, checkpoint = load_model(model_name, checkpoint)
     vocab = Vocabulary.from_pretrained(checkpoint)
     if alpha is None:
         alpha = float(load_generation_defaults(checkpoint)["length_alpha"])
@@ -271,18 +321,18 @@ def evaluate(
     images = torch.stack([image_tensor(s.image) for s in scenes])  # (n, 3, H, W)
     references = [language.captions(s) for s in scenes]
 
-    def score(decoder: str, a: float) -> dict:
+    def score(decoder: str, a: float, groups: bool = False) -> dict:
         captions, mean_lps, ms = decode_all(model, vocab, images, decoder, a)
-        tally = ClaimTally()
-        for caption, scene in zip(captions, scenes, strict=True):
-            tally.add(caption, scene)
         mean_words = sum(len(c.split()) for c in captions) / len(captions)
-        return {**caption_scores(captions, references), **tally.summary(),
-                "mean_words": mean_words, "ms_per_image": ms, "examples": captions[:3],
-                "mean_token_log_prob_p01": float(np.percentile(mean_lps, 1)),
-                "mean_token_log_prob_median": float(np.median(mean_lps))}  # fmt: skip
+        r = {**caption_scores(captions, references), **claim_summary(captions, scenes),
+             "mean_words": mean_words, "ms_per_image": ms, "examples": captions[:3],
+             "mean_token_log_prob_p01": float(np.percentile(mean_lps, 1)),
+             "mean_token_log_prob_median": float(np.median(mean_lps))}  # fmt: skip
+        if groups:
+            r["by_objects"] = by_objects(captions, scenes, references)
+        return r
 
-    results = {decoder: score(decoder, alpha) for decoder in DECODERS}
+    results = {decoder: score(decoder, alpha, groups=True) for decoder in DECODERS}
     sweep_results = {}
     if sweep:
         for a in ALPHAS:
@@ -290,7 +340,8 @@ def evaluate(
                 sweep_results[str(a)] = results["beam5"]
             else:
                 sweep_results[str(a)] = score("beam5", a)
-    flat = {"n": n, "split": split, "alpha": alpha, "checkpoint": str(checkpoint)}
+    flat = {"model": model_name, "n": n, "split": split, "alpha": alpha,
+            "checkpoint": str(checkpoint)}  # fmt: skip
     for decoder, r in results.items():
         for key in ("bleu1", "bleu2", "bleu3", "bleu4", "cider", "object_f1", "count_acc",
                     "position_acc", "relation_acc", "background_acc"):  # fmt: skip
@@ -305,7 +356,7 @@ def evaluate(
 
 
 def markdown_table(result: dict) -> str:
-    """The model card's table."""
+    """The model card's table, then the figures by number of objects."""
     rows = [
         "| decoding | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr | object P | object R | object F1 "
         "| count acc | position acc | relation acc | background acc | words | ms/image |",
@@ -331,6 +382,55 @@ def markdown_table(result: dict) -> str:
                 f"| {r['count_acc']:.3f} | {r['position_acc']:.3f} ({r['positions_stated']}) "
                 f"| {r['relation_acc']:.3f} ({r['relations_stated']}) | {r['mean_words']:.1f} |"
             )
+    rows += ["", "By the number of objects in the scene:", "", *objects_table({"": result})]
+    return "\n".join(rows)
+
+
+def _stated(value: float, stated: int) -> str:
+    return f"{value:.3f} ({stated})" if stated else "- (0)"
+
+
+def objects_table(results: dict[str, dict], decoders: tuple[str, ...] = DECODERS) -> list[str]:
+    """Rows of the figures by number of objects, for one or more models (by label)."""
+    rows = [
+        "| model | decoding | objects | scenes | BLEU-4 | CIDEr | object F1 | count acc "
+        "| position acc | relation acc |",
+        "|---" * 10 + "|",
+    ]
+    for label, result in results.items():
+        for decoder in decoders:
+            for count, r in result["results"][decoder]["by_objects"].items():
+                rows.append(
+                    f"| {label} | {decoder} | {count} | {r['scenes']} | {r['bleu4']:.3f} "
+                    f"| {r['cider']:.3f} | {r['object_f1']:.3f} | {r['count_acc']:.3f} "
+                    f"| {_stated(r['position_acc'], r['positions_stated'])} "
+                    f"| {_stated(r['relation_acc'], r['relations_stated'])} |"
+                )
+    return rows
+
+
+ABLATION_DECODERS = ("greedy", "beam5")
+
+
+def ablation_table(results: dict[str, dict]) -> str:
+    """Both models side by side on the same scenes (``results`` by model name): every figure,
+    greedy and beam 5, then by the number of objects."""
+    rows = [
+        "| model | decoding | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr | object F1 | count acc "
+        "| position acc | relation acc | words |",
+        "|---" * 12 + "|",
+    ]
+    for name, result in results.items():
+        for decoder in ABLATION_DECODERS:
+            r = result["results"][decoder]
+            rows.append(
+                f"| {name} | {decoder} | {r['bleu1']:.3f} | {r['bleu2']:.3f} | {r['bleu3']:.3f} "
+                f"| {r['bleu4']:.3f} | {r['cider']:.3f} | {r['object_f1']:.3f} "
+                f"| {r['count_acc']:.3f} | {_stated(r['position_acc'], r['positions_stated'])} "
+                f"| {_stated(r['relation_acc'], r['relations_stated'])} "
+                f"| {r['mean_words']:.1f} |"
+            )
+    rows += ["", *objects_table(results, ABLATION_DECODERS)]
     return "\n".join(rows)
 
 
@@ -362,7 +462,7 @@ def write_examples(folder: Path, n: int, size: int, split: str = "test") -> list
     return records
 
 
-def choose_defaults(checkpoint: Path, n: int) -> dict:
+def choose_defaults(checkpoint: Path | None, n: int, model_name: str = "show_attend_tell") -> dict:
     """Pick the decoding defaults on the validation split (never on the test split) and write
     them to the checkpoint's generation_config.json.
 
@@ -371,17 +471,18 @@ def choose_defaults(checkpoint: Path, n: int) -> dict:
     out_of_world_mean_log_prob: the 1st percentile of the best beam's mean log prob per token on
     world scenes; pictures below it get the tab's "outside the world" note.
     """
-    result = evaluate(checkpoint, n, split="validation", alpha=0.0, sweep=True)
+    result = evaluate(checkpoint, n, "validation", alpha=0.0, sweep=True, model_name=model_name)
+    checkpoint = Path(result["checkpoint"])
     sweep = result["alpha_sweep"]
     alpha = max(ALPHAS, key=lambda a: (sweep[str(a)]["cider"], sweep[str(a)]["bleu4"]))
-    chosen = evaluate(checkpoint, n, split="validation", alpha=alpha, sweep=False)
+    chosen = evaluate(checkpoint, n, "validation", alpha, sweep=False, model_name=model_name)
     defaults = {
         "beam_size": 5,
         "length_alpha": alpha,
         "out_of_world_mean_log_prob": round(
             chosen["results"]["beam5"]["mean_token_log_prob_p01"], 4
         ),
-        "max_length": ShowAttendTell.from_pretrained(checkpoint).config.max_length,
+        "max_length": load_model(model_name, checkpoint)[0].config.max_length,
         "chosen_on": f"validation split, {n} scenes",
         "alpha_sweep_cider": {a: round(r["cider"], 4) for a, r in sweep.items()},
     }
@@ -391,8 +492,13 @@ def choose_defaults(checkpoint: Path, n: int) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="default: checkpoints/captioning"
-    )
+        "--model", default="show_attend_tell", choices=tuple(MODELS),
+        help="the built-in model (default show_attend_tell, the tab's first choice)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="default: the model's folder, checkpoints/captioning or checkpoints/show_and_tell",
+    )  # fmt: skip
     parser.add_argument("--n", type=int, default=1000, help="held-out scenes (at least 500)")
     parser.add_argument("--split", default="test", choices=("test", "novel_combo", "validation"))
     parser.add_argument("--alpha", type=float, default=None, help="default: the checkpoint's")
@@ -403,20 +509,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="instead: choose alpha and the out-of-world threshold on validation scenes",
     )  # fmt: skip
     parser.add_argument(
+        "--ablation", action="store_true",
+        help="instead: both models on the same scenes, side by side (their own checkpoints)",
+    )  # fmt: skip
+    parser.add_argument(
         "--write-examples", type=int, default=0, metavar="N",
         help="instead: save N held-out scenes to examples/captioning for the tab",
     )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict:
-    checkpoint = args.checkpoint or get_settings().checkpoints_dir / "captioning"
     if args.choose_defaults:
-        return choose_defaults(checkpoint, args.n)
+        return choose_defaults(args.checkpoint, args.n, args.model)
     if args.write_examples:
-        size = ShowAttendTell.from_pretrained(checkpoint).config.image_size
+        size = load_model(args.model, args.checkpoint)[0].config.image_size
         folder = get_settings().examples_dir / "captioning"
         records = write_examples(folder, args.write_examples, size)
         return {"examples": len(records), "folder": str(folder)}
-    result = evaluate(checkpoint, args.n, args.split, args.alpha, sweep=not args.no_sweep)
+    if args.ablation:
+        results = {
+            name: evaluate(None, args.n, args.split, args.alpha, sweep=False, model_name=name)
+            for name in MODELS
+        }
+        print(ablation_table(results))
+        return {"n": args.n, "split": args.split, "models": results}
+    result = evaluate(
+        args.checkpoint, args.n, args.split, args.alpha, not args.no_sweep, args.model
+    )
     print(markdown_table(result))
     return result

@@ -1,13 +1,16 @@
-"""Captioning: describe a picture, with every beam and, for the built-in model, where it looked.
+"""Captioning: describe a picture, with every beam and, for the attention model, where it looked.
 
-The built-in model is Show, Attend and Tell trained on the synthetic world
-(``checkpoints/captioning``); BLIP and GIT are the pretrained choices (Hub ids from settings).
-All of them are declared in the shared hub here and loaded on first use. Decoding goes through
-:mod:`multimodal_core.decoding`, the same functions the evaluation and the bench use.
+Two built-in models are trained on the synthetic world: Show, Attend and Tell
+(``checkpoints/captioning``) and its no-attention ablation Show and Tell
+(``checkpoints/show_and_tell``), so that one picture can be captioned by both; BLIP and GIT are
+the pretrained choices (Hub ids from settings). All of them are declared in the shared hub here
+and loaded on first use. Decoding goes through :mod:`multimodal_core.decoding`, the same
+functions the evaluation and the bench use, for both built-in models.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -23,6 +26,7 @@ from multimodal_core.batching import MicroBatcher
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.decoding import Hypothesis, beam_search
 from multimodal_core.errors import InputError, ModelUnavailableError
+from multimodal_core.models.show_and_tell import ShowAndTell
 from multimodal_core.models.show_attend_tell import ShowAttendTell, Vocabulary
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import world_check
@@ -30,12 +34,16 @@ from multimodal_core.tasks import world_check
 logger = logging.getLogger(__name__)
 
 BUILTIN = "captioning"
+SHOW_AND_TELL = "captioning-show-and-tell"
 BLIP = "captioning-blip"
 GIT = "captioning-git"
 CHOICES = ModelChoices(
     (
         ModelChoice("builtin", "Built-in: Show, Attend and Tell (synthetic world, offline)",
                     (BUILTIN,)),
+        ModelChoice("show_and_tell",
+                    "Built-in: Show and Tell, no attention (synthetic world, offline)",
+                    (SHOW_AND_TELL,)),
         ModelChoice("blip", "Pretrained: BLIP (downloads from the Hub)", (BLIP,), pretrained=True),
         ModelChoice("git", "Pretrained: GIT (downloads from the Hub)", (GIT,), pretrained=True),
     ),
@@ -43,6 +51,10 @@ CHOICES = ModelChoices(
 )  # fmt: skip
 MAX_BEAMS = 10
 GENERATION_CONFIG = "generation_config.json"
+NO_ATTENTION_NOTE = (
+    "Show and Tell has no attention: it sees the whole picture once, as one vector, before the "
+    "first word."
+)
 OUT_OF_WORLD_NOTE = (
     "This picture does not look like the synthetic world the built-in model was trained on "
     "(emoji on plain or textured backgrounds), so its caption is likely wrong. "
@@ -93,10 +105,35 @@ class CaptionResult:
         }
 
 
-class BuiltinCaptioner(hub.ModelWrapper):
-    """The trained Show-Attend-Tell with its vocabulary and decoding defaults."""
+Captioner = ShowAttendTell | ShowAndTell
+"""A built-in model: both speak the step API that ``multimodal_core.decoding`` drives."""
 
-    def __init__(self, model: ShowAttendTell, vocab: Vocabulary, defaults: dict) -> None:
+
+@dataclass(frozen=True)
+class Builtin:
+    """A built-in captioner: its choice key, hub name, checkpoint folder, class and trainer."""
+
+    key: str
+    name: str
+    folder: str
+    model_class: type[ShowAttendTell] | type[ShowAndTell]
+    train_module: str
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin("builtin", BUILTIN, "captioning", ShowAttendTell, "captioning"),
+        Builtin("show_and_tell", SHOW_AND_TELL, "show_and_tell", ShowAndTell, "show_and_tell"),
+    )
+}
+"""By hub name; the choices whose model is listed here are captioned by :func:`_caption_builtin`."""
+
+
+class BuiltinCaptioner(hub.ModelWrapper):
+    """A trained built-in captioner with its vocabulary and decoding defaults."""
+
+    def __init__(self, model: Captioner, vocab: Vocabulary, defaults: dict) -> None:
         if len(vocab) != model.config.vocab_size:
             raise ValueError(
                 f"vocabulary has {len(vocab)} words, model expects {model.config.vocab_size}"
@@ -115,6 +152,11 @@ class BuiltinCaptioner(hub.ModelWrapper):
         mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
         unsure = threshold is not None and mean_lp < threshold
         return unsure or not best.finished or stated_object_count(text) > MAX_WORLD_OBJECTS
+
+    @property
+    def has_attention(self) -> bool:
+        """Whether each word comes with a map of where the model looked (Show and Tell: no)."""
+        return isinstance(self.model, ShowAttendTell)
 
     @property
     def device(self) -> torch.device:
@@ -148,18 +190,18 @@ def stated_object_count(caption: str) -> int:
     return total
 
 
-def _load_builtin() -> BuiltinCaptioner:
-    folder = get_settings().checkpoints_dir / "captioning"
+def _load_builtin(builtin: Builtin) -> BuiltinCaptioner:
+    folder = get_settings().checkpoints_dir / builtin.folder
     if not (folder / "model.safetensors").is_file():
         raise ModelUnavailableError(
-            "The built-in captioning model is missing from the checkpoints folder "
-            "(MMC_CHECKPOINTS_DIR); "
-            "train it with python -m multimodal_core.train.captioning."
+            f"The built-in captioning model {builtin.folder!r} is missing from the checkpoints "
+            "folder (MMC_CHECKPOINTS_DIR); "
+            f"train it with python -m multimodal_core.train.{builtin.train_module}."
         )
     defaults_file = folder / GENERATION_CONFIG
     defaults = json.loads(defaults_file.read_text()) if defaults_file.is_file() else {}
     return BuiltinCaptioner(
-        ShowAttendTell.from_pretrained(folder), Vocabulary.from_pretrained(folder), defaults
+        builtin.model_class.from_pretrained(folder), Vocabulary.from_pretrained(folder), defaults
     )
 
 
@@ -169,20 +211,24 @@ def _load_pretrained(setting: str) -> object:
     return load_captioner(getattr(get_settings(), setting))
 
 
-def _checkpoint_mb() -> float:
-    path = get_settings().checkpoints_dir / "captioning" / "model.safetensors"
+def _checkpoint_mb(folder: str) -> float:
+    path = get_settings().checkpoints_dir / folder / "model.safetensors"
     return path.stat().st_size * 2 / 2**20 if path.is_file() else 4.0  # fp16 on disk, fp32 loaded
 
 
-hub.register(
-    hub.ModelSpec(
-        name=BUILTIN,
-        task="captioning",
-        loader=_load_builtin,
-        approx_mb=_checkpoint_mb(),
-        title="built-in captioning model",
+for _builtin, _title in (
+    (BUILTINS[BUILTIN], "built-in captioning model"),
+    (BUILTINS[SHOW_AND_TELL], "built-in Show and Tell captioning model"),
+):
+    hub.register(
+        hub.ModelSpec(
+            name=_builtin.name,
+            task="captioning",
+            loader=functools.partial(_load_builtin, _builtin),
+            approx_mb=_checkpoint_mb(_builtin.folder),
+            title=_title,
+        )
     )
-)
 hub.register(
     hub.ModelSpec(
         name=BLIP,
@@ -216,25 +262,38 @@ def _check_choice(model: str, beam_size: int) -> None:
 
 
 @hub.gpu
-def _search_batch(images: list[np.ndarray], key: tuple[int, float]) -> list[list[Hypothesis]]:
-    """One batched beam search for the pictures of concurrent requests that share beam size
-    and alpha (the batcher's key)."""
+def _search_batch(
+    name: str, images: list[np.ndarray], key: tuple[int, float]
+) -> list[list[Hypothesis]]:
+    """One batched beam search of built-in model ``name`` for the pictures of concurrent
+    requests that share beam size and alpha (the batcher's key)."""
     beam_size, alpha = key
-    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    captioner: BuiltinCaptioner = hub.get(name)
     return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
 
 
-_SEARCH = MicroBatcher(_search_batch, name="captioning")
-"""Concurrent single-picture requests share one beam search (see multimodal_core.batching)."""
+_SEARCHES: dict[str, MicroBatcher] = {
+    BUILTIN: MicroBatcher(functools.partial(_search_batch, BUILTIN), name="captioning"),
+    SHOW_AND_TELL: MicroBatcher(
+        functools.partial(_search_batch, SHOW_AND_TELL), name="captioning-show-and-tell"
+    ),
+}
+"""Concurrent single-picture requests to one built-in model share one beam search (see
+multimodal_core.batching)."""
+_SEARCH = _SEARCHES[BUILTIN]
 
 
 def caption_images(
-    images: list[np.ndarray], beam_size: int = 5, alpha: float | None = None
+    images: list[np.ndarray], beam_size: int = 5, alpha: float | None = None, model: str = "builtin"
 ) -> list[list[Beam]]:
-    """The built-in model's beams for a batch of decoded pictures (each (H, W, 3) in [0, 1])."""
-    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    """A built-in model's beams for a batch of decoded pictures (each (H, W, 3) in [0, 1]);
+    ``model`` is its choice key."""
+    name = CHOICES.get(model).models[0]
+    if name not in BUILTINS:
+        raise InputError(f"The model {model!r} is not a built-in model.")
+    captioner: BuiltinCaptioner = hub.get(name)
     alpha = captioner.length_alpha if alpha is None else alpha
-    results = _search_batch(images, (beam_size, alpha))
+    results = _search_batch(name, images, (beam_size, alpha))
     return [[_beam(captioner.vocab, h) for h in hyps] for hyps in results]
 
 
@@ -276,29 +335,34 @@ def _caption_builtin(
     beam_size: int,
     alpha: float | None,
     draw: Callable[[AttentionMaps], np.ndarray],
+    builtin: Builtin,
 ) -> CaptionResult:
-    captioner: BuiltinCaptioner = hub.get(BUILTIN)
+    captioner: BuiltinCaptioner = hub.get(builtin.name)
     alpha = captioner.length_alpha if alpha is None else alpha
-    hyps = _SEARCH(image, key=(beam_size, alpha))
+    hyps = _SEARCHES[builtin.name](image, key=(beam_size, alpha))
     beams = [_beam(captioner.vocab, h) for h in hyps]
     best = hyps[0]
-    grid = captioner.model.config.grid_size
-    heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # one (g, g) map per token
-    tile = viz.tile_picture(image, SHEET_TILE)  # small to send
-    sheet = draw(AttentionMaps(tile, heats, beams[0].tokens))
+    sheet = None
+    if captioner.has_attention:
+        grid = captioner.model.config.grid_size
+        heats = [a.reshape(grid, grid).numpy() for a in best.attention]  # a (g, g) map a token
+        tile = viz.tile_picture(image, SHEET_TILE)  # small to send
+        sheet = draw(AttentionMaps(tile, heats, beams[0].tokens))
     mean_lp = best.log_prob / max(len(best.token_log_probs), 1)
     (check,) = world_check.check_if_available([image])
     if check is None:  # the check is not installed: the captioner's own signs of doubt
         out_of_world = captioner.looks_out_of_world(best, beams[0].text)
     else:  # the calibrated check, which flags more photos at fewer world scenes (its card)
         out_of_world = not check.in_world
-    note = OUT_OF_WORLD_NOTE if out_of_world else ""
+    notes = [OUT_OF_WORLD_NOTE] if out_of_world else []
+    if not captioner.has_attention:
+        notes.append(NO_ATTENTION_NOTE)
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
     return CaptionResult(
-        "builtin",
+        builtin.key,
         beams,
         sheet,
-        note,
+        " ".join(notes),
         details,
         in_world=None if check is None else check.in_world,
         in_world_score=None if check is None else check.score,
@@ -326,13 +390,14 @@ def caption_image(
     """Caption an uploaded picture: decode it, run the chosen model, return every beam.
 
     Raises InputError (bad upload or choice) or ModelUnavailableError (a model cannot be loaded),
-    each with one sentence for the user. ``draw`` makes the built-in model's attention sheet
-    (the server passes one that sends :func:`attention_sheet` to a worker process).
+    each with one sentence for the user. ``draw`` makes the attention model's sheet (the server
+    passes one that sends :func:`attention_sheet` to a worker process); Show and Tell has none.
     """
     _check_choice(model, beam_size)
     if alpha is not None and not 0.0 <= alpha <= 2.0:
         raise InputError("The length normalisation alpha must be between 0 and 2.")
     image = media.load_image(path)  # (H, W, 3) float32 in [0, 1]
-    if model == "builtin":
-        return _caption_builtin(image, int(beam_size), alpha, draw)
+    name = CHOICES.get(model).models[0]
+    if name in BUILTINS:
+        return _caption_builtin(image, int(beam_size), alpha, draw, BUILTINS[name])
     return _caption_pretrained(image, model, int(beam_size))
