@@ -8,6 +8,8 @@ Every ratio is measured side by side in one run, on the same model and the same 
 - ``batch_speedup_k5``: 32 images at k = 5 in one call against the same 32 one at a time
   (throughput: batching must pay).
 - ``beam{1,3,5}_ms``: latency of one image at k = 1, 3, 5 (one call per image, as the tab does).
+- ``show_and_tell_beam5_ms``: the same latency at k = 5 for Show and Tell, the no-attention
+  model of the same tab (``checkpoints/show_and_tell``), measured the same way in the same run.
 - ``*_cpu`` / ``*_cpu_ms``: the same from this process's CPU time, which other jobs on shared
   cores inflate far less than wall time (medians of several runs either way).
 - the same on CUDA when a GPU is available (``cuda_*`` keys).
@@ -30,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from multimodal_core.decoding import banned_tokens, beam_search
+from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
 from multimodal_core.models.show_attend_tell import (
     ShowAttendTell,
     ShowAttendTellConfig,
@@ -95,13 +98,24 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def load_model(checkpoint: Path) -> tuple[ShowAttendTell, str]:
+def load_model(
+    checkpoint: Path,
+    model_class: type[ShowAttendTell] | type[ShowAndTell] = ShowAttendTell,
+    config_class: type[ShowAttendTellConfig] | type[ShowAndTellConfig] = ShowAttendTellConfig,
+) -> tuple[ShowAttendTell | ShowAndTell, str]:
     if (checkpoint / "model.safetensors").is_file():
-        return ShowAttendTell.from_pretrained(checkpoint), str(checkpoint)
+        return model_class.from_pretrained(checkpoint), str(checkpoint)
     torch.manual_seed(0)
-    return ShowAttendTell(
-        ShowAttendTellConfig(vocab_size=204)
-    ).eval(), "random init (no checkpoint)"
+    return model_class(config_class(vocab_size=204)).eval(), "random init (no checkpoint)"
+
+
+def latency(
+    model: ShowAttendTell | ShowAndTell, images: torch.Tensor, k: int, repeats: int
+) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one image's beam search at ``k``: the mean over the first
+    four scenes of the median of ``repeats`` calls."""
+    runs = [timed(lambda i=i: beam_search(model, images[i : i + 1], k), repeats) for i in range(4)]
+    return statistics.mean(w for w, _ in runs) * 1000, statistics.mean(c for _, c in runs) * 1000
 
 
 def measure(model: ShowAttendTell, images: torch.Tensor, repeats: int, prefix: str) -> dict:
@@ -120,12 +134,7 @@ def measure(model: ShowAttendTell, images: torch.Tensor, repeats: int, prefix: s
     r["beam_speedup_k5"] = loop_wall / beam_wall
     r["beam_speedup_k5_cpu"] = loop_cpu / beam_cpu
     for k in (1, 3, 5):
-        runs = [
-            timed(lambda i=i, k=k: beam_search(model, images[i : i + 1], k), repeats)
-            for i in range(4)
-        ]
-        r[f"beam{k}_ms"] = statistics.mean(w for w, _ in runs) * 1000
-        r[f"beam{k}_cpu_ms"] = statistics.mean(c for _, c in runs) * 1000
+        r[f"beam{k}_ms"], r[f"beam{k}_cpu_ms"] = latency(model, images, k, repeats)
     n = len(images)
     batch_wall, batch_cpu = timed(lambda: beam_search(model, images, 5), repeats)
     single_wall, single_cpu = timed(
@@ -143,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--checkpoint", type=Path, default=get_settings().checkpoints_dir / "captioning"
     )
+    parser.add_argument(
+        "--show-and-tell-checkpoint",
+        type=Path,
+        default=get_settings().checkpoints_dir / "show_and_tell",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="the JSON line is always last")
@@ -157,6 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     if torch.cuda.is_available():
         result["cuda_device"] = torch.cuda.get_device_name(0)
         result.update(measure(model.to("cuda"), images, args.repeats, "cuda_"))
+    # Show and Tell last, beside the attention model's beam5_ms: the same scenes and procedure.
+    plain, plain_source = load_model(args.show_and_tell_checkpoint, ShowAndTell, ShowAndTellConfig)
+    result["show_and_tell_model"] = plain_source
+    devices = [("cpu", ""), ("cuda", "cuda_")] if torch.cuda.is_available() else [("cpu", "")]
+    for device, prefix in devices:
+        wall, cpu = latency(plain.to(device), images.to(device), 5, args.repeats)
+        result[f"{prefix}show_and_tell_beam5_ms"] = wall
+        result[f"{prefix}show_and_tell_beam5_cpu_ms"] = cpu
     for key, value in result.items():
         print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
     print(json.dumps(result))
