@@ -27,10 +27,10 @@ from multimodal_core.ui.common import WRONG_FILE_JS, learn_what_can_load
 logger = logging.getLogger(__name__)
 
 HEADER = """# Multimodal Studio
-Classic multimodal learning, live: systems that match, translate and point across **images**,
-**text** and **sound**. Each tab runs a model built and trained in this project on a synthetic
-world of emoji scenes, sounds and voices (it works offline); where the machine is online you can
-switch a tab to an established pretrained model instead."""
+The classic systems of multimodal learning, live: models that **match**, **translate** and
+**reason** across pictures, text and sound. Each tab's built-in model was trained here on a
+synthetic world of emoji scenes, sounds and voices and works offline; pretrained models for real
+photos and recordings can be chosen where the machine is online."""
 
 ANALYTICS_EVERY_EVENTS = 10_000
 """How often Gradio's queue recomputes its analytics, in events. Its default is after every

@@ -198,3 +198,96 @@ def test_status_tab_lists_device_and_versions(page) -> None:
     table.locator("[data-testid=status-tracker].hide").wait_for(state="attached", timeout=30_000)
     assert "device" in page.locator("body").inner_text()
     shoot(page, "status")
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """The served app (in this process) sees no Hub and an empty cache, and learns it anew.
+    Request it before ``page``, so that the page loads after the probe was reset."""
+    import huggingface_hub.constants
+
+    from multimodal_core.tasks import availability
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    availability.reset()
+    yield
+    availability.reset()
+
+
+def in_view(page, selector: str) -> bool:
+    """Whether the element's top lies within the visible part of the page."""
+    box = page.locator(selector).bounding_box()
+    return box is not None and 0 <= box["y"] < page.viewport_size["height"]
+
+
+def test_a_choice_that_cannot_load_says_so_before_anything_runs(offline, page) -> None:
+    open_tab(page, "Captioning")
+    blip = page.get_by_label("Pretrained: BLIP", exact=False).first
+    label = page.locator("label", has=blip)
+    expect_text(label, "needs internet")
+    blip.check()
+    page.get_by_text("cannot run here", exact=False).first.wait_for(timeout=10_000)
+    open_tab(page, "Status")
+    words = page.locator("#status-in-words")
+    expect_text(words, "needs internet")
+    assert "loads on first use" in words.inner_text() or "ready" in words.inner_text()
+    # The technical table is folded below the words.
+    assert not page.locator("#status-models").is_visible()
+    shoot(page, "status")
+
+
+def expect_text(locator, text: str, timeout_ms: int = 20_000) -> None:
+    """Wait until ``locator`` shows ``text`` (labels and tables are filled after the page loads)."""
+    from playwright.sync_api import expect
+
+    expect(locator.first).to_contain_text(text, timeout=timeout_ms)
+
+
+def test_compare_with_shows_both_answers_side_by_side_and_timed(offline, page) -> None:
+    open_tab(page, "Captioning")
+    upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
+    page.locator("#captioning-compare-with input").click()
+    page.get_by_role("option", name="Pretrained: BLIP", exact=False).first.click()
+    page.locator("#captioning-run").click()
+    first, second = (
+        page.locator("#captioning-compare-first"),
+        page.locator("#captioning-compare-second"),
+    )
+    expect_text(second, "cannot be reached", RESULT_TIMEOUT_MS)
+    caption = page.locator("#captioning-caption").inner_text().strip()
+    assert caption and caption in first.inner_text()  # the same model, the same caption
+    assert " s" in first.inner_text().split("\n")[0]  # its time, beside its name
+    assert first.bounding_box()["y"] == pytest.approx(second.bounding_box()["y"], abs=2) or (
+        page.viewport_name == "phone"  # a phone stacks the two columns
+    )
+    shoot(page, "captioning-compare")
+
+
+def test_the_intro_is_one_line_and_the_result_comes_into_view(page) -> None:
+    open_tab(page, "Captioning")
+    details = page.get_by_text("Beam search", exact=False)
+    assert details.filter(visible=True).count() == 0  # folded under "How it works"
+    page.get_by_text("How it works").filter(visible=True).first.click()
+    details.filter(visible=True).first.wait_for(timeout=5_000)
+    page.get_by_text("How it works").filter(visible=True).first.click()
+    upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
+    page.locator("#captioning-run").click()
+    page.locator("#captioning-attention img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_timeout(1_000)  # the scroll is animated
+    assert in_view(page, "#captioning-caption")
+
+
+@pytest.mark.parametrize(
+    ("tab", "box", "wrong", "said"),
+    [
+        ("Sound", "sound-input", EXAMPLES / "scene_20000001.png", "is a picture, not a sound"),
+        ("Captioning", "captioning-picture", EXAMPLES / "voice_20000000.wav", "not a picture"),
+    ],
+)
+def test_a_file_of_the_wrong_kind_gets_a_sentence(page, tab, box, wrong, said) -> None:
+    open_tab(page, tab)
+    page.locator(f"#{box} input[type=file]").first.set_input_files(str(wrong))
+    note = page.locator(".mmc-wrong-file").filter(visible=True)
+    expect_text(note, said)
+    assert wrong.name in note.first.inner_text()

@@ -80,7 +80,9 @@ def describe(facts: SoundFacts) -> str:
     lines = [
         f"**{facts.seconds:.2f} s**, {channels}, recorded at {facts.source_sample_rate} Hz "
         f"(analysed at {facts.sample_rate} Hz).",
-        f"Loudness: RMS {facts.rms_dbfs:.1f} dBFS, peak {facts.peak_dbfs:.1f} dBFS.",
+        f"Loudness: average {facts.rms_dbfs:.1f} dBFS, peak {facts.peak_dbfs:.1f} dBFS "
+        "(decibels below the loudest sound a file can hold: 0 is the maximum, -20 is a tenth "
+        "of its pressure).",
         *facts.notes,
     ]
     return "  \n".join(lines)

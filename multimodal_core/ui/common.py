@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,6 +101,18 @@ class ResultGallery(gr.Gallery):
         return super().postprocess(None if value is None else [written(i) for i in value])
 
 
+SCROLL_INTO_VIEW_JS = """() => {
+  const element = document.getElementById(%s);
+  if (!element) return;
+  const top = element.getBoundingClientRect().top;
+  if (top < 0 || top > 0.75 * window.innerHeight) {
+    window.scrollBy({ top: top - 12, behavior: "smooth" });
+  }
+}"""
+"""Brings a tab's first result into view unless it already is (on a desktop it is beside the
+button; on a phone, a screen or two below it)."""
+
+
 def cleared_first(
     trigger: Callable[..., Any],
     fn: Callable[..., Any],
@@ -112,7 +125,8 @@ def cleared_first(
     """``trigger(fn, inputs, outputs, **event)``, after the outputs (and ``also_cleared``) are
     emptied in the browser: a request that fails never leaves the last result on screen beside
     its error. API clients calling the event's ``api_name`` run ``fn`` alone. On a phone the
-    result lies below the controls, so the page scrolls to it when it arrives."""
+    result lies below the controls, so the page scrolls to the first output (when it has an
+    ``elem_id``) as the button is pressed, and the result arrives in view."""
     emptied_outputs = [*outputs, *also_cleared]
 
     def clear() -> Any:
@@ -120,10 +134,16 @@ def cleared_first(
         emptied_values = [None for _ in outputs] + hidden
         return emptied_values[0] if len(emptied_values) == 1 else tuple(emptied_values)
 
+    first_id = outputs[0].elem_id
     emptied = trigger(
-        clear, None, emptied_outputs, api_visibility="private", queue=False, show_progress="hidden"
+        clear,
+        None,
+        emptied_outputs,
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
+        js=SCROLL_INTO_VIEW_JS % json.dumps(first_id) if first_id else None,
     )
-    event.setdefault("scroll_to_output", True)
     return emptied.then(fn, inputs, outputs, **event)
 
 
@@ -243,7 +263,6 @@ class SideBySide:
             self.outputs,
             api_visibility="private",
             concurrency_id=MODEL_QUEUE,
-            scroll_to_output=True,
         )
 
 

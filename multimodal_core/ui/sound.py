@@ -7,15 +7,22 @@ import gradio as gr
 from multimodal_core import registry, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import sound
-from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, cleared_first, user_errors
+from multimodal_core.ui.common import MODEL_QUEUE, ResultImage, cleared_first, intro, user_errors
 
 FAMILY = registry.family("sound")
 
-INTRO = """Upload or record a sound to see the representations that the models of this studio listen
-to: the **waveform** (pressure over time), the **STFT spectrogram** (how much energy at each
-frequency, moment by moment), the **mel spectrogram** (the same on a scale closer to hearing, what
-the localization and voice models take as input) and the **MFCC** (a compact summary of the mel
-spectrogram's shape, the classic speech feature)."""
+SUMMARY = """Upload or record a sound to see it the way the studio's models hear it."""
+
+HOW_IT_WORKS = """Four pictures of the same recording, each a step further from the raw sound:
+- the **waveform**: the air pressure over time, as the microphone recorded it;
+- the **STFT spectrogram** (short-time Fourier transform): the recording cut into short, overlapping
+  slices, each split into its frequencies, so it shows how much energy each pitch has, moment by
+  moment (time left to right, low pitches at the bottom, bright = loud);
+- the **mel spectrogram**: the same on the mel scale, which spaces pitches as our hearing does
+  (finely in the low notes, coarsely in the high ones); the localization and voice models take it
+  as their input;
+- the **MFCC** (mel-frequency cepstral coefficients): about twenty numbers per moment that sum up
+  the shape of the mel spectrogram, the classic feature of speech recognition."""
 
 
 @user_errors("analysing the sound")
@@ -26,7 +33,7 @@ def _analyse(path: str | None):
 
 def build_tab() -> None:
     settings = get_settings()
-    gr.Markdown(INTRO)
+    intro(SUMMARY, HOW_IT_WORKS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             recording = gr.Audio(
