@@ -164,7 +164,7 @@ def assert_one_sentence(message: str) -> None:
 
 def status_rows(client: Client) -> dict[str, dict]:
     """The Status tab's table over HTTP, one dict per model."""
-    table, _ = client.predict(api_name="/status")
+    _, table, _ = client.predict(api_name="/status")  # the words, the table, the facts
     return {row[0]: dict(zip(table["headers"], row, strict=True)) for row in table["data"]}
 
 
