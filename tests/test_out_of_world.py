@@ -263,7 +263,7 @@ def test_sound_statistics_have_their_size_and_ignore_loudness() -> None:
     from multimodal_core.models.out_of_world import sound_statistics, sound_statistics_dim
 
     net, _ = tiny_audio_net()
-    assert sound_statistics_dim(net) == 8 + 12 + 2 * 12
+    assert sound_statistics_dim(net) == 8 + 12 + 2 * 12 + 4  # the embedding last
     mels = torch.randn(3, 16, 40) * 10 - 30
     with torch.inference_mode():
         stats = sound_statistics(net, mels)
@@ -282,7 +282,8 @@ def test_recording_statistics_read_clips_of_any_length() -> None:
     rng = np.random.default_rng(0)
     clips = [rng.standard_normal(n).astype(np.float32) for n in (16_000, 40_000)]
     stats = recording_statistics(net, hearing_config(config), clips)
-    assert stats.shape == (2, 44) and torch.isfinite(stats).all()
+    assert stats.shape == (2, 48) and torch.isfinite(stats).all()
+    assert torch.allclose(stats[:, -4:].norm(dim=1), torch.ones(2), atol=1e-5)
 
 
 def test_held_out_sounds_share_nothing_with_training() -> None:
@@ -419,3 +420,28 @@ def test_weakest_check_decides_and_none_means_unknown() -> None:
     assert weakest([picture, sound]) == sound and weakest([picture, None]) == picture
     assert weakest([None, None]) is None
     assert weakest([WorldCheck(True, 0.5, 0.1), WorldCheck(True, 0.8, 0.75)]).score == 0.8
+    # a sound far from every stored world example is out even above the threshold
+    far = WorldCheck(False, 0.99, 0.3)
+    assert weakest([WorldCheck(True, 0.31, 0.3), far]) == far
+
+
+def test_stored_world_examples_add_a_nearest_rule(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    config = OutOfWorldConfig(feature_dim=6, threshold=0.5, reference_dim=2, reference_size=3)
+    head = OutOfWorldHead(config)
+    world = torch.tensor([[0.0] * 4 + [1.0, 0.0], [0.0] * 4 + [0.0, 1.0], [0.0] * 4 + [0.6, 0.8]])
+    head.fit_reference(world)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.fill_(2.0)  # probability 0.88 for anything: only the nearest rule acts
+    head.config.reference_threshold = 0.9
+    far = torch.tensor([[0.0] * 4 + [-1.0, 0.0]])
+    near = torch.tensor([[0.0] * 4 + [0.8, 0.6]])
+    assert torch.allclose(head.nearest_similarity(far), torch.tensor([0.0]))
+    assert head.is_in_world(near).all() and not head.is_in_world(far).any()
+    head.eval().save_pretrained(tmp_path / "head", dtype=torch.float32)
+    loaded = OutOfWorldHead.from_pretrained(tmp_path / "head")
+    assert torch.equal(loaded.reference, head.reference) and not loaded.is_in_world(far).any()
+    assert tiny_head().nearest_similarity(torch.randn(2, 8)) is None  # the picture head's case
+    with pytest.raises(ValueError, match="reference_dim"):
+        OutOfWorldConfig(feature_dim=6, reference_size=3)

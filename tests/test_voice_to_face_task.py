@@ -81,12 +81,31 @@ def test_silence_short_and_unknown_model_give_sentences(
         task.voice_to_face(tmp_path / "blip.wav", model="nope")
 
 
-def test_noise_is_an_honest_low_confidence_answer(use_tiny: Speech2Face, tmp_path: Path) -> None:
+def _noise(tmp_path: Path) -> Path:
     noise = np.random.default_rng(1).standard_normal(16_000 * 3).astype(np.float32) * 0.2
     sf.write(tmp_path / "noise.wav", noise, 16_000)
-    result = task.voice_to_face(tmp_path / "noise.wav")
-    assert not result.confident
-    assert task.NOT_SPEECH_NOTE in result.notes
+    return tmp_path / "noise.wav"
+
+
+def test_noise_without_the_voice_check_is_a_low_confidence_answer(
+    use_tiny: Speech2Face, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no voice check installed, the pitch track alone says the speech is missing."""
+    monkeypatch.setattr(task.world_check, "check_sound_if_available", lambda *_: None)
+    result = task.voice_to_face(_noise(tmp_path))
+    assert not result.confident and result.in_world is None
+    assert task.NOT_SPEECH_NOTE in result.notes and task.NOT_A_VOICE_NOTE not in result.notes
+
+
+@pytest.mark.skipif(
+    not (CHECKPOINTS / "out_of_world_voice" / "model.safetensors").is_file(),
+    reason="the voice check is not shipped",
+)
+def test_noise_is_plainly_no_voice(use_tiny: Speech2Face, tmp_path: Path) -> None:
+    result = task.voice_to_face(_noise(tmp_path))
+    assert not result.confident and result.in_world is False
+    assert task.NOT_A_VOICE_NOTE in result.notes and task.NOT_SPEECH_NOTE not in result.notes
+    assert result.to_dict()["in_world"] is False
 
 
 def test_cli_writes_the_face_and_one_json_line(

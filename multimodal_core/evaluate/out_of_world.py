@@ -145,15 +145,16 @@ _NON_SPEECH = frozenset(real_sounds.HELD_OUT_KINDS) | {
 """Held-out kinds and recordings that are no voice."""
 
 
-def _sound_scores(localizer: SoundLocalizer, head: OutOfWorldHead, clips: list) -> np.ndarray:
+def _sound_flags(localizer: SoundLocalizer, head: OutOfWorldHead, clips: list) -> np.ndarray:
+    """1.0 for each recording the head flags out of the world, else 0.0."""
     features = recording_statistics(localizer.audio, hearing_config(localizer.config), clips)
     with torch.inference_mode():
-        return head(features).world_probability.numpy()
+        return (~head.is_in_world(features)).float().numpy()
 
 
-def _kind_rates(scores: np.ndarray, kinds: list[str], threshold: float) -> dict[str, float]:
+def _kind_rates(flags: np.ndarray, kinds: list[str]) -> dict[str, float]:
     labels = np.array(kinds)
-    return {k: round(_flagged(scores[labels == k], threshold), 3) for k in dict.fromkeys(kinds)}
+    return {k: round(float(flags[labels == k].mean()), 3) for k in dict.fromkeys(kinds)}
 
 
 def _held_out_material(
@@ -192,20 +193,20 @@ def evaluate_sounds(args: argparse.Namespace) -> dict:
     fresh, fresh_kinds = _fresh_material(rng, args.signals)
     world = real_sounds.world_sounds("test", 0, args.sounds, held_out_ok=True)
 
-    t = sound_head.config.threshold
-    held_p = _sound_scores(localizer, sound_head, held)
-    fresh_p = _sound_scores(localizer, sound_head, fresh)
+    held_f = _sound_flags(localizer, sound_head, held)
+    fresh_f = _sound_flags(localizer, sound_head, fresh)
     result: dict = {
-        "sound_threshold": round(t, 6),
+        "sound_threshold": round(sound_head.config.threshold, 6),
+        "sound_reference_threshold": round(sound_head.config.reference_threshold, 6),
         "n_sound_world": len(world),
         "n_sound_real": len(held),
         "n_sound_fresh": len(fresh),
-        "sound_world_flagged": round(_flagged(_sound_scores(localizer, sound_head, world), t), 4),
-        "sound_real_flagged": round(_flagged(held_p, t), 4),
-        "sound_fresh_flagged": round(_flagged(fresh_p, t), 4),
+        "sound_world_flagged": round(float(_sound_flags(localizer, sound_head, world).mean()), 4),
+        "sound_real_flagged": round(float(held_f.mean()), 4),
+        "sound_fresh_flagged": round(float(fresh_f.mean()), 4),
         "sound_flagged_by_kind": {
-            **_kind_rates(held_p, held_kinds, t),
-            **_kind_rates(fresh_p, fresh_kinds, t),
+            **_kind_rates(held_f, held_kinds),
+            **_kind_rates(fresh_f, fresh_kinds),
         },
     }
 
@@ -217,24 +218,22 @@ def evaluate_sounds(args: argparse.Namespace) -> dict:
     not_voices = [c for c, k in zip(held, held_kinds, strict=True) if k in _NON_SPEECH]
     not_kinds = [k for k in held_kinds if k in _NON_SPEECH] + ["world_objects"] * len(objects)
     not_voices += objects
-    t = voice_head.config.threshold
-    voice_p = _sound_scores(localizer, voice_head, voices)
-    not_p = _sound_scores(localizer, voice_head, not_voices)
-    fresh_p = _sound_scores(localizer, voice_head, fresh)
+    not_f = _sound_flags(localizer, voice_head, not_voices)
+    fresh_f = _sound_flags(localizer, voice_head, fresh)
     result |= {
-        "voice_threshold": round(t, 6),
+        "voice_threshold": round(voice_head.config.threshold, 6),
         "n_voice_world": len(voices),
         "n_voice_nonvoice": len(not_voices),
         "n_voice_real_speech": len(speech),
-        "voice_world_flagged": round(_flagged(voice_p, t), 4),
-        "voice_nonvoice_flagged": round(_flagged(not_p, t), 4),
-        "voice_fresh_flagged": round(_flagged(fresh_p, t), 4),
+        "voice_world_flagged": round(float(_sound_flags(localizer, voice_head, voices).mean()), 4),
+        "voice_nonvoice_flagged": round(float(not_f.mean()), 4),
+        "voice_fresh_flagged": round(float(fresh_f.mean()), 4),
         "voice_real_speech_flagged": round(
-            _flagged(_sound_scores(localizer, voice_head, speech), t), 4
+            float(_sound_flags(localizer, voice_head, speech).mean()), 4
         ),
         "voice_flagged_by_kind": {
-            **_kind_rates(not_p, not_kinds, t),
-            **_kind_rates(fresh_p, fresh_kinds, t),
+            **_kind_rates(not_f, not_kinds),
+            **_kind_rates(fresh_f, fresh_kinds),
         },
         "voice_flag_target": {"world": 0.02, "nonvoice": 1.0},
         "sound_flag_target": {"world": 0.02, "real": 1.0},

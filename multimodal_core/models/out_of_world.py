@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from multimodal_core import audio
@@ -47,12 +48,26 @@ class OutOfWorldConfig(ConfigMixin):
 
     feature_dim: int = 704  # WorldClassifierConfig.statistics_dim of the shipped classifier
     threshold: float = 0.5  # placeholder until calibration: the even-odds point
+    reference_dim: int = 0  # > 0: the last features are a unit embedding (sound heads)
+    reference_size: int = 0  # world examples' embeddings stored to compare it with; 0 = none
+    reference_threshold: float = -1.0  # cosine to the nearest one below this: out of the world
 
     def __post_init__(self) -> None:
         if self.feature_dim <= 0:
             raise ValueError(f"feature_dim must be positive, got {self.feature_dim}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if not 0 <= self.reference_dim <= self.feature_dim or self.reference_size < 0:
+            raise ValueError(
+                f"need 0 <= reference_dim <= feature_dim and reference_size >= 0, got "
+                f"{self.reference_dim}, {self.reference_size}"
+            )
+        if self.reference_size and not self.reference_dim:
+            raise ValueError("stored reference embeddings need reference_dim > 0")
+        if not -1.0 <= self.reference_threshold <= 1.0:
+            raise ValueError(
+                f"reference_threshold must be in [-1, 1], got {self.reference_threshold}"
+            )
 
 
 @dataclass
@@ -78,6 +93,10 @@ class OutOfWorldHead(PretrainedModel):
         # Set from the training features by fit_standardisation; saved with the weights.
         self.register_buffer("feature_mean", torch.zeros(config.feature_dim))
         self.register_buffer("feature_std", torch.ones(config.feature_dim))
+        if config.reference_size:  # set by fit_reference; the picture head has none
+            self.register_buffer(
+                "reference", torch.zeros(config.reference_size, config.reference_dim)
+            )
         self.linear = nn.Linear(config.feature_dim, 1)
 
     @torch.no_grad()
@@ -86,6 +105,19 @@ class OutOfWorldHead(PretrainedModel):
         suits every feature whatever its scale."""
         self.feature_mean.copy_(features.mean(0))
         self.feature_std.copy_(features.std(0).clamp_min(1e-6))
+
+    @torch.no_grad()
+    def fit_reference(self, features: torch.Tensor) -> None:
+        """Store the unit embeddings (the last ``reference_dim`` features) of world examples."""
+        self.reference.copy_(features[:, -self.config.reference_dim :])
+
+    def nearest_similarity(self, features: torch.Tensor) -> torch.Tensor | None:
+        """(B,) cosine of each input's embedding to the nearest stored world example; None when
+        the head stores none."""
+        if not self.config.reference_size:
+            return None
+        embedding = features[:, -self.config.reference_dim :]
+        return (embedding @ self.reference.to(embedding.dtype).t()).amax(dim=1)
 
     def forward(
         self, features: torch.Tensor, targets: torch.Tensor | None = None
@@ -112,22 +144,33 @@ class OutOfWorldHead(PretrainedModel):
         return out
 
     def is_in_world(self, features: torch.Tensor) -> torch.Tensor:
-        """(B,) bool: the world probability reaches the calibrated threshold."""
-        return self(features).world_probability >= self.config.threshold
+        """(B,) bool: the world probability reaches the calibrated threshold and, for a head
+        with stored world examples, the input lies near one of them too."""
+        decided = self(features).world_probability >= self.config.threshold
+        nearest = self.nearest_similarity(features)
+        if nearest is not None:
+            decided &= nearest >= self.config.reference_threshold
+        return decided
 
 
 def sound_statistics_dim(net: AudioNet) -> int:
     """Size of :func:`sound_statistics` for ``net``: every stage's mean, the last one's spread
-    and maximum."""
+    and maximum, and the net's embedding."""
     widths = [m.num_features for m in net.cnn if isinstance(m, nn.BatchNorm1d)][1:]
-    return sum(widths) + 2 * widths[-1]
+    return sum(widths) + 2 * widths[-1] + embedding_dim(net)
+
+
+def embedding_dim(net: AudioNet) -> int:
+    """Size of the audio net's unit embedding, the last part of :func:`sound_statistics`."""
+    return net.project[-1].out_features
 
 
 def sound_statistics(net: AudioNet, mels: torch.Tensor) -> torch.Tensor:
     """Log-mels in dB (B, n_mels, T) -> (B, D) pooled statistics of the frozen audio net's
     stages: the time mean of each stage's activations, and the time spread and maximum of the
-    last (the part of the net before its projection, which only keeps what matches a picture).
-    The input is scaled by its peak as the net's own forward does, so loudness does not count.
+    last; then the net's own unit embedding (what it matches with pictures), which a sound head
+    compares with stored world examples. The input is scaled by its peak as the net's own
+    forward does, so loudness does not count.
     """
     if mels.dim() != 3 or mels.shape[1] != net.n_mels:
         raise ValueError(
@@ -139,7 +182,9 @@ def sound_statistics(net: AudioNet, mels: torch.Tensor) -> torch.Tensor:
         x = layer(x)
         if isinstance(layer, nn.ReLU):
             parts.append(x.mean(dim=2))
-    parts += [x.std(dim=2, correction=0), x.amax(dim=2)]
+    top = x.amax(dim=2)
+    embedding = F.normalize(net.project(torch.cat([parts[-1], top], dim=1)), dim=1)
+    parts += [x.std(dim=2, correction=0), top, embedding]
     return torch.cat(parts, dim=1)
 
 

@@ -55,10 +55,11 @@ NOT_SPEECH_NOTE = (
     "and the face below are a low-confidence guess."
 )
 NOT_A_VOICE_NOTE = (
-    "This does not sound like a voice (music, a tone, noise?). The built-in model knows only "
-    "the synthetic world's voices, so the age group, gender and face below are what it "
-    "computes for this sound, not a reading of anyone. The pretrained choice (CLAP and pitch) "
-    "can tell a voice from other sounds, but needs internet the first time it loads."
+    "This does not sound like a voice (music, a tone, noise?), or at least not like the "
+    "synthetic world's voices, the only ones the built-in model knows: the age group, gender "
+    "and face below are what it computes for this sound, not a reading of anyone. The "
+    "pretrained choice (CLAP and pitch) can tell a voice from other sounds, but needs internet "
+    "the first time it loads."
 )
 """Shown when the voice check (tasks/world_check.py) says the recording is no voice."""
 LOW_CONFIDENCE_NOTE = (

@@ -50,7 +50,8 @@ QUESTIONS = ("sound", "voice")
 @dataclass(frozen=True)
 class WorldCheck:
     """``score``: the probability that the input is from the world (a world scene, a world
-    sound, a voice); ``in_world``: it reaches the calibrated ``threshold``."""
+    sound, a voice); ``in_world``: it reaches the calibrated ``threshold`` (and, for a sound,
+    lies near a stored world example: see ``OutOfWorldHead.is_in_world``)."""
 
     in_world: bool
     score: float
@@ -58,11 +59,11 @@ class WorldCheck:
 
 
 def weakest(checks: list[WorldCheck | None]) -> WorldCheck | None:
-    """Of several inputs' checks (a picture's and a sound's), the one least in the world (lowest
-    score above or below its threshold): in world only when every input is; None when no check
-    ran."""
+    """Of several inputs' checks (a picture's and a sound's), the one least in the world: an
+    input out of it first, then the lowest score above or below its threshold. So the answer
+    is in the world only when every input is; None when no check ran."""
     ran = [c for c in checks if c is not None]
-    return min(ran, key=lambda c: c.score - c.threshold) if ran else None
+    return min(ran, key=lambda c: (c.in_world, c.score - c.threshold)) if ran else None
 
 
 class WorldChecker(hub.ModelWrapper):
@@ -109,8 +110,9 @@ class SoundChecker(hub.ModelWrapper):
         head: OutOfWorldHead = self.model[question]  # type: ignore[assignment]
         stats = recording_statistics(net, self.features, [samples])
         param = next(head.parameters())
-        p = float(head(stats.to(param.device, param.dtype)).world_probability.float()[0])
-        return WorldCheck(p >= head.config.threshold, p, head.config.threshold)
+        stats = stats.to(param.device, param.dtype)
+        p = float(head(stats).world_probability.float()[0])
+        return WorldCheck(bool(head.is_in_world(stats)[0]), p, head.config.threshold)
 
 
 def _missing(folders: tuple[str, ...], what: str) -> None:

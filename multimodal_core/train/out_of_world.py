@@ -37,6 +37,7 @@ from multimodal_core.models.localization import SoundLocalizer
 from multimodal_core.models.out_of_world import (
     OutOfWorldConfig,
     OutOfWorldHead,
+    embedding_dim,
     hearing_config,
     recording_statistics,
     sound_statistics_dim,
@@ -158,32 +159,49 @@ def fit_and_calibrate(
     calibration: Callable[[], torch.Tensor],
     clock: scaffold.Clock,
     extra: dict,
+    reference_dim: int = 0,
 ) -> dict:
     """Fit a head on world (label 1) against not-world (0) features, save it, set its threshold
-    on the ``calibration`` features at ``world_flag_rate`` and save again; returns the record."""
+    on the ``calibration`` features at ``world_flag_rate`` and save again; returns the record.
+
+    With ``reference_dim`` the head also stores the embeddings (the features' last
+    ``reference_dim``) of the world examples, and each of its two rules gets half the rate.
+    """
     assert args.out is not None  # set by TrainArgs.__post_init__
     features = torch.cat([world, not_world])  # (N, D)
     targets = torch.cat([torch.ones(len(world)), torch.zeros(len(not_world))])
-    head = OutOfWorldHead(OutOfWorldConfig(feature_dim=feature_dim))
+    config = OutOfWorldConfig(feature_dim=feature_dim, reference_dim=reference_dim)
+    config.reference_size = len(world) if reference_dim else 0
+    head = OutOfWorldHead(config)
     head.fit_standardisation(features)
+    if reference_dim:
+        head.fit_reference(world)
     loss = fit(head, features, targets, args)
     # Shipped in float16 like every checkpoint: calibrate the weights as they will be loaded.
     head.save_pretrained(args.out)
     head = OutOfWorldHead.from_pretrained(args.out)
 
     calibration_features = calibration()
+    rate = args.world_flag_rate / 2 if reference_dim else args.world_flag_rate
     with torch.inference_mode():
         p_world = head(calibration_features).world_probability
-        p_fit_world = head(world).world_probability
-        p_not_world = head(not_world).world_probability
-    threshold = float(torch.quantile(p_world.double(), args.world_flag_rate))
-    head.config.threshold = threshold
-    record = {
-        "kind": args.kind,
-        "threshold": threshold,
-        "val_world_flagged": round(float((p_world < threshold).float().mean()), 4),
-        "fit_world_flagged": round(float((p_fit_world < threshold).float().mean()), 4),
-        "fit_not_world_flagged": round(float((p_not_world < threshold).float().mean()), 4),
+        head.config.threshold = float(torch.quantile(p_world.double(), rate))
+        nearest = head.nearest_similarity(calibration_features)
+        if nearest is not None:
+            head.config.reference_threshold = float(torch.quantile(nearest.double(), rate))
+
+        def flagged(x: torch.Tensor) -> float:
+            return round(float((~head.is_in_world(x)).float().mean()), 4)
+
+        record = {
+            "kind": args.kind,
+            "threshold": head.config.threshold,
+            "reference_threshold": head.config.reference_threshold,
+            "val_world_flagged": flagged(calibration_features),
+            "fit_world_flagged": flagged(world),
+            "fit_not_world_flagged": flagged(not_world),
+        }
+    record |= {
         "n_fit_world": len(world),
         "n_fit_not_world": len(not_world),
         "n_calibration_world": len(calibration_features),
@@ -228,7 +246,8 @@ def train_sound(args: TrainArgs) -> dict:
         "%s features: %d world, %d not world (%.0f s)",
         args.kind, len(world), len(not_world), clock.wall(),
     )  # fmt: skip
-    draw = real_sounds.world_sounds if args.kind == "sound" else real_sounds.world_voices
+    sound = args.kind == "sound"
+    draw = real_sounds.world_sounds if sound else real_sounds.world_voices
     return fit_and_calibrate(
         args, sound_statistics_dim(net.audio), world_f, not_world_f,
         lambda: recording_statistics(
@@ -238,6 +257,7 @@ def train_sound(args: TrainArgs) -> dict:
         {"train_kinds": list(real_sounds.TRAIN_KINDS),
          "train_recordings": list(real_sounds.TRAIN_RECORDINGS),
          "train_programs": list(real_sounds.TRAIN_PROGRAMS)},
+        embedding_dim(net.audio) if sound else 0,
     )  # fmt: skip
 
 
