@@ -291,3 +291,26 @@ def test_a_file_of_the_wrong_kind_gets_a_sentence(page, tab, box, wrong, said) -
     note = page.locator(".mmc-wrong-file").filter(visible=True)
     expect_text(note, said)
     assert wrong.name in note.first.inner_text()
+
+
+def test_a_heat_map_stays_readable_on_a_red_scene(page) -> None:
+    """The map once was red over the picture, and vanished on a red background: now the scene is
+    dimmed to grey, the map is bright where it is strong and its strongest region outlined."""
+    import io
+
+    from PIL import Image
+
+    open_tab(page, "Sound localization")
+    upload(page, "localization-picture", EXAMPLES / "localization" / "scene4.png")
+    upload(page, "localization-recording", EXAMPLES / "localization" / "scene4_helicopter.wav")
+    page.locator("#localization-run").click()
+    shown = page.locator("#localization-overlay img")
+    shown.wait_for(timeout=RESULT_TIMEOUT_MS)
+    picture = Image.open(io.BytesIO(page.request.get(shown.get_attribute("src")).body()))
+    pixels = np.asarray(picture.convert("RGB")).astype(float)
+    luma = pixels @ np.array([0.299, 0.587, 0.114])
+    assert np.percentile(luma, 99) - np.percentile(luma, 5) > 100  # hot against cold, in light
+    red = pixels[..., 0] - pixels[..., 1:].mean(-1)
+    assert np.median(red) < 40, np.median(red)  # the red scene itself no longer fills the map
+    assert (pixels.min(-1) > 235).mean() > 0.001  # the white outline around the strongest region
+    shoot(page, "localization-red")
