@@ -51,7 +51,7 @@ import app
 from multimodal_core import batching, workers
 from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import text_to_image
+from multimodal_core.tasks import text_to_image, words
 from multimodal_core.ui.common import MODEL_QUEUE
 
 EXAMPLES = REPO / "examples"
@@ -76,6 +76,7 @@ def _arguments() -> dict[str, list[tuple[Any, ...]]]:
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
     prompts = text_to_image.EXAMPLE_PROMPTS
     return {
+        "words": [(query, "", "builtin") for query in words.EXAMPLES],
         "captioning": [(p, 5, "builtin") for p in scenes],
         "vqa": [(p, q, "builtin") for p, q in zip(scenes, itertools.cycle(questions))],
         "text_to_image": [(t, 4, seed, "builtin") for seed, t in enumerate(prompts)],

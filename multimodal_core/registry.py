@@ -47,6 +47,7 @@ GROUPS: tuple[str, ...] = ("Matching", "Translating", "Reasoning", "Tools")
 """The lecture's three families of multimodal systems, then the tools, in the app's order."""
 
 FAMILIES: tuple[TaskFamily, ...] = (
+    TaskFamily("words", "Words", "Matching", evaluated=True),
     TaskFamily("captioning", "Captioning", "Translating", evaluated=True),
     TaskFamily("text_to_image", "Text to image", "Translating", evaluated=True),
     TaskFamily("voice_to_face", "Voice to face", "Translating", evaluated=True),

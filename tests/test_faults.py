@@ -25,7 +25,14 @@ from multimodal_core import hub
 from multimodal_core.backends import shared
 from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import captioning, localization, text_to_image, voice_to_face, vqa
+from multimodal_core.tasks import (
+    captioning,
+    localization,
+    text_to_image,
+    voice_to_face,
+    vqa,
+    words,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SCENE = REPO / "examples" / "captioning" / "scene_00.png"
@@ -45,6 +52,10 @@ class Tab:
 
 
 TABS: dict[str, Tab] = {
+    "words": Tab(
+        "words", words.BUILTIN, "skip-gram", "/words",
+        lambda i, a: ("king - man + woman", "", "builtin"),
+    ),
     "captioning": Tab(
         "captioning", captioning.BUILTIN, "captioning", "/captioning",
         lambda i, a: (i, 3, "builtin"),
@@ -95,6 +106,7 @@ FAST = [
     ("voice_to_face", "garbage weights"),
     ("captioning", "missing config"),
     ("text_to_image", "truncated weights"),
+    ("words", "broken config"),
 ]
 """Every tab and every kind of damage once; the slow run tries every pair."""
 
@@ -232,21 +244,23 @@ def test_whole_checkpoints_folder_missing_leaves_status_and_sound_working(
             unload(builtins)
 
 
-PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str]] = {
+PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str] | None] = {
+    "words": None,  # its other choice, MiniLM, is shipped by a pip package: nothing downloads
     "captioning": ("/captioning", lambda i, a: (i, 3, "blip"), captioning.BLIP),
     "vqa": ("/vqa", lambda i, a: (i, "what is it?", "vilt"), vqa.VILT),
     "localization": ("/localization", lambda i, a: (i, a, "zero-shot"), shared.CLAP.name),
     "voice_to_face": ("/voice_to_face", lambda i, a: (a, "pretrained", 0), shared.CLAP.name),
     "text_to_image": ("/text_to_image", lambda i, a: ("a dog", 1, 0, "diffusion"), "diffusion"),
 }
-"""Per tab: its pretrained choice, and the model whose download fails first."""
+"""Per tab: its pretrained choice, and the model whose download fails first; None for a tab
+whose every choice works offline."""
 
 
 def test_pretrained_models_offline_fail_fast_with_a_sentence_and_builtins_keep_working(
     app_client: Client, files: tuple[dict, dict], live: list[str], tmp_path: Path
 ) -> None:
     registered = app_client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    offline = {tab: entry for tab, entry in PRETRAINED.items() if entry[0] in registered}
+    offline = {tab: entry for tab, entry in PRETRAINED.items() if entry and entry[0] in registered}
     models = sorted({model for _, _, model in offline.values()})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HF_HUB_OFFLINE", "1")
