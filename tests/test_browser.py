@@ -314,3 +314,22 @@ def test_a_heat_map_stays_readable_on_a_red_scene(page) -> None:
     assert np.median(red) < 40, np.median(red)  # the red scene itself no longer fills the map
     assert (pixels.min(-1) > 235).mean() > 0.001  # the white outline around the strongest region
     shoot(page, "localization-red")
+
+
+def test_show_and_tell_beside_show_attend_and_tell(page) -> None:
+    """The no-attention model captions without a map, says why, and compares with the other."""
+    open_tab(page, "Captioning")
+    upload(page, "captioning-picture", EXAMPLES / "scene_20000001.png")
+    page.get_by_label("Built-in: Show and Tell", exact=False).first.check()
+    page.locator("#captioning-compare-with input").click()
+    page.get_by_role("option", name="Built-in: Show, Attend and Tell", exact=False).first.click()
+    page.locator("#captioning-run").click()
+    second = page.locator("#captioning-compare-second")
+    expect_text(second, "Show, Attend and Tell", RESULT_TIMEOUT_MS)
+    expect_text(page.locator("#captioning-note"), "no attention")
+    assert page.locator("#captioning-attention").is_hidden()
+    first = page.locator("#captioning-compare-first").inner_text()
+    assert first.startswith("Built-in: Show and Tell") and " s" in first.split("\n")[0]
+    for column in (first, second.inner_text()):
+        assert len(column.split("\n")[-1].split()) >= 3, column  # a caption under each name
+    shoot(page, "captioning-show-and-tell")

@@ -62,7 +62,8 @@ def _caption(path: str | None, beam_size: float, model: str):
     ]
     headline = f"## {result.caption or '(no caption)'}"
     note = f"**Note:** {result.note}" if result.note else ""
-    return headline, note, rows, result.attention_grid  # no maps (None) without attention
+    maps = result.attention_grid  # None for a model without attention (the note says why)
+    return headline, note, rows, gr.update(value=maps, visible=maps is not None)
 
 
 def _captioned(path: str | None, beam_size: float, model: str) -> captioning.CaptionResult:
@@ -124,7 +125,7 @@ def build_tab() -> None:
             )
             # A heading, not the image's own label, which would cover the first row of maps.
             gr.Markdown(
-                "**Where the model looked for each word** (models with attention; "
+                "**Where the model looked for each word** (models with attention only; "
                 "bright = most, the rest of the picture dimmed)"
             )
             attention = ResultImage(
