@@ -16,6 +16,10 @@ from typing import Protocol
 import torch
 
 SYNONYM_THRESHOLD = 0.5  # cosine below which an unknown word is left out rather than guessed
+CLOSE_CALL = 0.08
+"""A mapping whose runner-up (a noun of another meaning) is within this cosine of the winner is
+a guess, and the person is told so: "colour" is about as close to "blue" as to "gray" (0.06),
+"cup" to "ball" as to "car" (0.07), where "puppy" is 0.27 closer to "dog" than to "cat"."""
 
 
 class Vocabulary(Protocol):
@@ -31,11 +35,24 @@ class Vocabulary(Protocol):
 
 @dataclass(frozen=True)
 class WordMapping:
-    """An unknown phrase of the question and the known noun it was read as (None: left out)."""
+    """An unknown phrase of the question and the known noun it was read as (None: left out);
+    ``close_call``: a noun of another meaning almost as close (:data:`CLOSE_CALL`), if any."""
 
     phrase: str
     replacement: str | None
     similarity: float
+    close_call: str | None = None
+
+    def to_dict(self) -> dict:
+        """What the JSON outputs carry (the similarity is the mapper's business)."""
+        return {"word": self.phrase, "read_as": self.replacement, "close_call": self.close_call}
+
+    def reading(self) -> str:
+        """For the person: “colour” as “blue” (a guess: “gray” is almost as close)."""
+        text = f"“{self.phrase}” as “{self.replacement}”"
+        if self.close_call:
+            text += f" (a guess: “{self.close_call}” is almost as close)"
+        return text
 
 
 class SynonymMapper:
@@ -71,12 +88,20 @@ class SynonymMapper:
     def looks_plural(word: str) -> bool:
         return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us"))
 
-    def _best(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best noun form index and cosine per row of vectors (n, d)."""
+    def _similarities(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Cosine of each row of vectors (n, d) with each noun form: (n, forms)."""
         if self._form_vectors is None:
             self._form_vectors = self.embed(self.forms)
-        sims = vectors @ self._form_vectors.T  # (n, forms)
-        return sims.max(dim=-1).values, sims.argmax(dim=-1)
+        return vectors @ self._form_vectors.T
+
+    def _close_call(self, sims: torch.Tensor, singular: str) -> str | None:
+        """The closest noun of another meaning than ``singular`` when it is almost as close."""
+        other = [i for i, c in enumerate(self.canonical) if c != singular]
+        if not other:
+            return None
+        best = max(other, key=lambda i: float(sims[i]))
+        close = float(sims.max()) - float(sims[best]) < CLOSE_CALL
+        return self.canonical[best] if close else None
 
     def map(self, question: str) -> tuple[str, list[WordMapping]]:
         """The question in known words only, and what was changed."""
@@ -95,7 +120,8 @@ class SynonymMapper:
                     ends.append(j)
                     break
             phrases = [" ".join(tokens[i : j + 1]) for j in ends]
-            scores, forms = self._best(self.embed(phrases))
+            sims = self._similarities(self.embed(phrases))  # (phrases, forms)
+            scores, forms = sims.max(dim=-1).values, sims.argmax(dim=-1)
             pick = int(scores.argmax())
             score, phrase, end = float(scores[pick]), phrases[pick], ends[pick]
             if score < self.threshold:
@@ -111,6 +137,7 @@ class SynonymMapper:
             )
             word = self.plural.get(singular, singular) if plural else singular
             out.append(word)
-            changes.append(WordMapping(phrase, word, round(score, 3)))
+            guess = self._close_call(sims[pick], singular)
+            changes.append(WordMapping(phrase, word, round(score, 3), guess))
             i = end + 1
         return " ".join(out), changes

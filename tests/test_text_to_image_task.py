@@ -90,8 +90,8 @@ def test_words_it_does_not_know_are_listed_and_a_prompt_without_any_is_refused(
     assert words["words_used"] == ["a", "pooch", "on", "background"]
     assert words["words_ignored"] == ["blorp"]
     assert words["word_mappings"] == [
-        {"word": "pooch", "read_as": "puppy"},
-        {"word": "blorp", "read_as": None},
+        {"word": "pooch", "read_as": "puppy", "close_call": None},
+        {"word": "blorp", "read_as": None, "close_call": None},
     ]
     for prompt in ("blorp zzz", "what is on the left?", "the zorblax"):
         with pytest.raises(InputError, match=r"knows no word of .* that names an object"):

@@ -121,13 +121,43 @@ def test_unknown_words_are_mapped_or_left_out(tiny_checkpoint: Path, picture: Pa
     result = vqa.answer_question(picture, "is there a puppy")
     assert result.question == "is there a puppy" and result.read_as == "is there a dog"
     assert any("“puppy” as “dog”" in n for n in result.notes)
-    assert result.to_dict()["word_mappings"] == [{"word": "puppy", "read_as": "dog"}]
+    assert result.to_dict()["word_mappings"] == [
+        {"word": "puppy", "read_as": "dog", "close_call": None}
+    ]
     assert vqa.answer_question(picture, "is there a dog").top == result.top
     result = vqa.answer_question(picture, "is there a dog zorblax")
     assert result.read_as == "is there a dog" and any("left out" in n for n in result.notes)
-    assert result.to_dict()["word_mappings"] == [{"word": "zorblax", "read_as": None}]
+    assert result.to_dict()["word_mappings"] == [
+        {"word": "zorblax", "read_as": None, "close_call": None}
+    ]
     result = vqa.answer_question(picture, "is there a zorblax dog")  # read as one phrase
     assert result.read_as == "is there a dog"
+
+
+def test_a_word_almost_as_close_to_another_noun_is_called_a_guess() -> None:
+    """ "pet" lies between dog and cat (cosines 0.74 and 0.67): read as "dog", but marked as a
+    guess; "puppy" is clearly a dog."""
+    axes = {"dog": 0, "dogs": 0, "cat": 1, "cats": 1, "fish": 2, "red": 3}
+    mixes = {"pet": (1.0, 0.9), "puppy": (1.0, 0.2)}
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        rows = torch.zeros((len(texts), 6))
+        for row, text in enumerate(texts):
+            if text in axes:
+                rows[row, axes[text]] = 1.0
+            elif text in mixes:
+                rows[row, :2] = torch.tensor(mixes[text])
+            else:
+                rows[row, 5] = 1.0
+        return torch.nn.functional.normalize(rows, dim=-1)
+
+    mapper = SynonymMapper(_vocab(), embed)
+    text, (pet,) = mapper.map("is there a pet")
+    assert text == "is there a dog" and pet.close_call == "cat"
+    assert pet.reading() == "“pet” as “dog” (a guess: “cat” is almost as close)"
+    assert pet.to_dict() == {"word": "pet", "read_as": "dog", "close_call": "cat"}
+    (puppy,) = mapper.map("is there a puppy")[1]
+    assert puppy.close_call is None and puppy.reading() == "“puppy” as “dog”"
 
 
 @pytest.mark.parametrize("question", ["blorp zzz", "Zorblax?"])

@@ -69,7 +69,7 @@ class PromptWords:
         return {
             "words_used": self.used,
             "words_ignored": self.ignored,
-            "word_mappings": [{"word": m.phrase, "read_as": m.replacement} for m in self.mappings],
+            "word_mappings": [m.to_dict() for m in self.mappings],
         }
 
 

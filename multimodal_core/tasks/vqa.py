@@ -133,7 +133,7 @@ class BuiltinVQA(hub.ModelWrapper):
             return " ".join(known), [WordMapping(w, None, 0.0) for w in unknown], [note]
         self._refuse_if_empty(text.split(), question)
         notes = []
-        read = [f"“{c.phrase}” as “{c.replacement}”" for c in changes if c.replacement]
+        read = [c.reading() for c in changes if c.replacement]
         dropped = [c.phrase for c in changes if not c.replacement]
         if read:
             notes.append(
@@ -241,9 +241,7 @@ class VQAResult:
         values = asdict(self)
         values.pop("overlay")
         values["top"] = [{"answer": a, "score": round(p, 4)} for a, p in self.top]
-        values["word_mappings"] = [
-            {"word": m.phrase, "read_as": m.replacement} for m in self.word_mappings
-        ]
+        values["word_mappings"] = [m.to_dict() for m in self.word_mappings]
         if self.attention is not None:
             values["attention"] = np.round(self.attention, 4).tolist()
         return values

@@ -50,7 +50,7 @@ def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progre
 def _words_line(words: text_to_image.PromptWords) -> str:
     """Which words of the prompt the built-in GAN used (and as what), and which it ignored."""
     line = f"**Words it used:** {', '.join(words.used)}"
-    read = [f"“{m.phrase}” as “{m.replacement}”" for m in words.mappings if m.replacement]
+    read = [m.reading() for m in words.mappings if m.replacement]
     if read:
         line += f" (it read {', '.join(read)})"
     if words.ignored:
