@@ -26,7 +26,8 @@ class Vocabulary(Protocol):
     """What the mapper reads of a question vocabulary (``models.vqa.QuestionVocabulary``)."""
 
     nouns: dict[str, str]
-    """Every noun form it knows -> its singular."""
+    """Every noun form it knows -> its singular (the canonical noun), the plural listed before
+    any synonym ("dog": "dog", "dogs": "dog", "puppy": "dog")."""
 
     def tokenize(self, text: str) -> list[str]: ...
 
@@ -77,11 +78,12 @@ class SynonymMapper:
         self.threshold = threshold
         self.forms = sorted(vocab.nouns)
         self.canonical = [vocab.nouns[f] for f in self.forms]
-        self.plural = {
-            singular: form
-            for form, singular in vocab.nouns.items()
-            if form != singular  # "fish" has no other plural form and keeps its singular
-        }
+        self.plural: dict[str, str] = {}
+        for form, singular in vocab.nouns.items():
+            # The first other form of a noun is its plural ("dogs"); later ones are synonyms
+            # ("puppy", "hound"). "fish" has no other plural form and keeps its singular.
+            if form != singular:
+                self.plural.setdefault(singular, form)
         self._form_vectors: torch.Tensor | None = None
 
     @staticmethod

@@ -78,8 +78,8 @@ def test_words_it_does_not_know_are_listed_and_a_prompt_without_any_is_refused(
     tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Unknown words are read as a known noun when the encoder puts them close to one ("pooch",
-    here made to embed as "puppy"), else ignored; with no object or background left there is
-    nothing for the GAN to draw but blobs, and it says so instead."""
+    made to embed as the synonym "puppy", reads as "dog"), else ignored; with no object or
+    background left there is nothing for the GAN to draw but blobs, and it says so instead."""
 
     def embed(texts: list[str]) -> torch.Tensor:
         return fake_embed(["puppy" if t == "pooch" else t for t in texts])
@@ -90,7 +90,7 @@ def test_words_it_does_not_know_are_listed_and_a_prompt_without_any_is_refused(
     assert words["words_used"] == ["a", "pooch", "on", "background"]
     assert words["words_ignored"] == ["blorp"]
     assert words["word_mappings"] == [
-        {"word": "pooch", "read_as": "puppy", "close_call": None},
+        {"word": "pooch", "read_as": "dog", "close_call": None},
         {"word": "blorp", "read_as": None, "close_call": None},
     ]
     for prompt in ("blorp zzz", "what is on the left?", "the zorblax"):
@@ -122,6 +122,11 @@ def test_the_shipped_vocabulary_is_the_words_of_the_worlds_captions() -> None:
     forms = {w for c in CLASSES for w in (c.name, c.plural, *c.synonyms) if " " not in w}
     assert said <= set(vocab.words)
     assert set(vocab.nouns) == forms | set(BACKGROUND_WORDS)
+    for c in CLASSES:  # a synonym means its class; the plural is the first other form
+        others = [f for f, singular in vocab.nouns.items() if singular == c.name and f != c.name]
+        if c.plural != c.name:  # "fish" has no plural form of its own
+            assert others[0] == c.plural
+        assert {s for s in c.synonyms if " " not in s} <= set(others)
     rare = {w for c in CLASSES for s in c.synonyms for w in s.split()} | {"three", "four"}
     assert set(vocab.words) - said - set(vocab.nouns) <= {"<pad>", "<unk>"} | rare
 
