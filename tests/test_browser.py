@@ -333,3 +333,32 @@ def test_show_and_tell_beside_show_attend_and_tell(page) -> None:
     for column in (first, second.inner_text()):
         assert len(column.split("\n")[-1].split()) >= 3, column  # a caption under each name
     shoot(page, "captioning-show-and-tell")
+
+
+def test_vqa_says_how_it_read_the_question_and_what_it_can_answer(page) -> None:
+    open_tab(page, "Visual QA")
+    upload(page, "vqa-picture", EXAMPLES / "scene_20000001.png")
+    page.locator("#vqa-question textarea").fill("how many pianos are there")
+    page.locator("#vqa-run").click()
+    expect_text(page.locator("#vqa-notes"), "Read as:", RESULT_TIMEOUT_MS)
+    assert "how many pianos are there" in page.locator("#vqa-notes").inner_text()
+    page.get_by_text("Questions this model can answer").filter(visible=True).first.click()
+    kinds = page.locator("#vqa-question-kinds")
+    expect_text(kinds, "how many")
+    page.locator("#vqa-question textarea").fill("blorp zindle quux")
+    page.locator("#vqa-run").click()
+    page.get_by_text("knows none of the words", exact=False).first.wait_for(timeout=30_000)
+    # No answer to a question it could not read (Gradio marks the emptied answer "Error").
+    assert page.locator("#vqa-answer").inner_text().strip() in ("", "Error")
+
+
+def test_text_to_image_says_which_words_it_used_and_refuses_nonsense(page) -> None:
+    open_tab(page, "Text to image")
+    page.locator("#t2i-prompt textarea").fill("a puppy on a blue background")
+    page.locator("#t2i-run").click()
+    page.locator("#t2i-gallery img").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    expect_text(page.locator("p").filter(has_text="Words it used"), "blue")
+    page.locator("#t2i-prompt textarea").fill("blorp zindle quux")
+    page.locator("#t2i-run").click()
+    page.get_by_text("could only draw blobs", exact=False).first.wait_for(timeout=30_000)
+    assert page.locator("#t2i-gallery img").count() == 0
