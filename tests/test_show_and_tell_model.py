@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from multimodal_core.decoding import banned_tokens, beam_search, greedy_decode
-from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
+from multimodal_core.models.show_and_tell import POOLINGS, ShowAndTell, ShowAndTellConfig
 
 CAPTIONS = torch.tensor([[1, 4, 5, 6, 2], [1, 7, 2, 0, 0], [1, 8, 9, 2, 0]])
 
@@ -47,11 +47,12 @@ def test_forward_shapes_no_nans_and_every_parameter_learns() -> None:
         ShowAndTell(tiny_config())(images, CAPTIONS, labels)
 
 
-def test_teacher_forcing_equals_stepping_and_the_image_is_read_once() -> None:
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_teacher_forcing_equals_stepping_and_the_image_is_read_once(pooling: str) -> None:
     """``forward`` (one LSTM call over the sequence) gives the logits that ``init_state`` and
     ``step`` give one token at a time, as decoding drives them; a step never reads the image."""
     torch.manual_seed(1)
-    model = ShowAndTell(tiny_config()).eval()
+    model = ShowAndTell(tiny_config(pooling=pooling)).eval()
     images = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         forced = model(images, CAPTIONS).logits
@@ -151,6 +152,7 @@ def test_beams_are_sorted_with_a_one_column_attention() -> None:
         ({"dropout": 1.0}, "dropout"),
         ({"end_id": 1}, "distinct"),
         ({"decoder_dim": 0}, "positive"),
+        ({"pooling": "attention"}, "pooling"),
     ],
 )
 def test_config_validation(overrides: dict, match: str) -> None:

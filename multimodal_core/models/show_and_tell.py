@@ -41,7 +41,9 @@ from multimodal_core.models.show_attend_tell import (
     StepOutput,
 )
 
-__all__ = ["ImageMemory", "ShowAndTell", "ShowAndTellConfig"]
+__all__ = ["POOLINGS", "ImageMemory", "ShowAndTell", "ShowAndTellConfig"]
+
+POOLINGS = ("mean", "mean_max")
 
 
 @dataclass
@@ -59,6 +61,10 @@ class ShowAndTellConfig(ConfigMixin):
         decoder_dim (int, defaults to 256): LSTM hidden size.
         dropout (float, defaults to 0.1): dropout before the output layer.
         max_length (int, defaults to 40): default decoding limit in tokens, <end> included.
+        pooling (str, defaults to "mean"): how the region features become the one image vector:
+            "mean" (the paper's global average pooling) or "mean_max" (the mean and the maximum
+            of every feature, concatenated: an object covering a few regions then shows in the
+            maximum instead of being averaged away by the background).
         region_classes (int, defaults to 0): when > 0, a training-only linear head on the region
             features predicts the class under each region (0 = background).
         region_loss_weight (float, defaults to 1.0): weight of that auxiliary loss.
@@ -76,6 +82,7 @@ class ShowAndTellConfig(ConfigMixin):
     decoder_dim: int = 256
     dropout: float = 0.1
     max_length: int = 40
+    pooling: str = "mean"
     region_classes: int = 0
     region_loss_weight: float = 1.0
 
@@ -93,6 +100,8 @@ class ShowAndTellConfig(ConfigMixin):
             raise ValueError(
                 f"image_size ({self.image_size}) must be divisible by 2 ** len(encoder_channels)"
             )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.region_classes < 0 or self.region_loss_weight < 0:
@@ -133,7 +142,8 @@ class ShowAndTell(PretrainedModel):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)  # type: ignore[arg-type]  # reads the shared fields only
-        self.image_embedding = nn.Linear(config.encoder_dim, config.embed_dim)  # the paper's W_e
+        pooled = config.encoder_dim * (2 if config.pooling == "mean_max" else 1)
+        self.image_embedding = nn.Linear(pooled, config.embed_dim)  # the paper's W_e
         self.embedding = nn.Embedding(
             config.vocab_size, config.embed_dim, padding_idx=config.pad_id
         )
@@ -153,7 +163,11 @@ class ShowAndTell(PretrainedModel):
     def init_state(self, memory: ImageMemory) -> DecoderState:
         """The LSTM state after reading the image vector from a zero state: the only time the
         decoder sees the picture."""
-        image = self.image_embedding(memory.features.mean(dim=1))  # (R, E)
+        features = memory.features  # (R, N, D)
+        pooled = features.mean(dim=1)
+        if self.config.pooling == "mean_max":
+            pooled = torch.cat([pooled, features.amax(dim=1)], dim=1)  # (R, 2D)
+        image = self.image_embedding(pooled)  # (R, E)
         _, (h, c) = self.lstm(image[:, None])
         return DecoderState(h[0], c[0])
 

@@ -14,13 +14,13 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
+from multimodal_core.models.show_and_tell import POOLINGS, ShowAndTell, ShowAndTellConfig
 from multimodal_core.models.show_attend_tell import Vocabulary
 from multimodal_core.settings import REPO_ROOT
 from multimodal_core.train import captioning, scaffold
@@ -36,6 +36,9 @@ class TrainArgs(captioning.TrainArgs):
 
     out: Path = REPO_ROOT / "checkpoints" / "show_and_tell"  # where the best checkpoint goes
     run_dir: Path = REPO_ROOT / "runs" / "show_and_tell"  # resume state (git-ignored)
+    pooling: str = field(
+        default="mean", metadata={"choices": POOLINGS}
+    )  # region features -> one vector
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
@@ -57,6 +60,7 @@ def train(args: TrainArgs) -> dict:
             image_size=args.image_size,
             region_classes=len(captioning.CLASS_INDEX) + 1 if args.region_loss_weight > 0 else 0,
             region_loss_weight=args.region_loss_weight,
+            pooling=args.pooling,
         )
     model = ShowAndTell(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
