@@ -91,7 +91,7 @@ def _load_builtin() -> BuiltinWords:
     return BuiltinWords(*word_vectors.load(folder))
 
 
-SPEC = hub.ModelSpec(BUILTIN, "words", _load_builtin, 5.2, "built-in skip-gram word vectors")
+SPEC = hub.ModelSpec(BUILTIN, "words", _load_builtin, 9.8, "built-in skip-gram word vectors")
 hub.register(SPEC)
 shared.register()
 
@@ -143,7 +143,8 @@ class EncoderSpace:
         return F.normalize(queries, dim=-1) @ self.matrix.T
 
 
-_ENCODER_SPACES: dict[int, EncoderSpace] = {}
+_ENCODER_SPACES: dict[tuple[int, str], EncoderSpace] = {}
+"""MiniLM's matrix of the vocabulary's words, per (encoder, checkpoints folder)."""
 _ENCODER_LOCK = threading.Lock()
 
 
@@ -165,11 +166,12 @@ def _space(choice: str) -> Space:
     model = hub.get(name)
     if name == BUILTIN:
         return BuiltinSpace(model)
+    key = (id(model), str(get_settings().checkpoints_dir))
     with _ENCODER_LOCK:
-        if id(model) not in _ENCODER_SPACES:
-            _ENCODER_SPACES.clear()  # a reloaded encoder replaces the old one's matrix
-            _ENCODER_SPACES[id(model)] = EncoderSpace(model, _vocabulary_words(MINILM_WORDS))
-        return _ENCODER_SPACES[id(model)]
+        if key not in _ENCODER_SPACES:
+            _ENCODER_SPACES.clear()  # a reloaded encoder or new settings replace the old matrix
+            _ENCODER_SPACES[key] = EncoderSpace(model, _vocabulary_words(MINILM_WORDS))
+        return _ENCODER_SPACES[key]
 
 
 # ----- what people type ------------------------------------------------------------------------
