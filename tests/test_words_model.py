@@ -108,3 +108,32 @@ def test_ppmi_svd_separates_two_topics() -> None:
     cosine = unit @ unit.T
     assert cosine[0, 1] > 0.9 and cosine[3, 4] > 0.9  # within a topic
     assert cosine[0, 3] < 0.3  # across topics
+
+
+def test_evaluation_without_the_corpus_reports_no_baseline_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The baseline's figures are never taken from the card: without the corpus they are null
+    and one sentence says why; the vectors' own figures are still measured."""
+    pytest.importorskip("gensim")
+    import argparse
+
+    names = (
+        "king queen man woman tiger cat love sex money cash old new hard difficult happy cheerful"
+    )
+    vocabulary = Vocabulary(tuple(names.split()), tuple(range(16, 0, -1)))
+    model = WordVectors(WordVectorsConfig(vocab_size=16, dim=8))
+    model.vectors.data = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    model.save_pretrained(tmp_path)
+    vocabulary.save(tmp_path)
+    sentence = "The training corpus is not installed; on Debian or Ubuntu run apt-get install x."
+    monkeypatch.setattr(word_vectors, "corpus_missing", lambda: sentence)
+    parser = argparse.ArgumentParser()
+    evaluate_words.add_arguments(parser)
+    result = evaluate_words.run(parser.parse_args(["--vectors", str(tmp_path)]))
+    assert result["baseline_note"] == sentence and sentence in capsys.readouterr().out
+    assert all(result[f"baseline_{key}"] is None for key in evaluate_words.SCORES)
+    assert result["vocabulary"] == 16 and 0 < result["analogy_coverage"] < 0.01
+    assert -1 <= result["ws353_spearman"] <= 1 and result["ws353_oov"] > 0.9
+    assert result["analogy_acc"] <= result["analogy_coverage"]
+    assert result["above_baseline"] == {}
