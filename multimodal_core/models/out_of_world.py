@@ -23,6 +23,7 @@ needed, and the decision threshold chosen on validation scenes is stored in the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,7 +32,6 @@ from torch import nn
 
 from multimodal_core import audio
 from multimodal_core.models.checkpoint import ConfigMixin, PretrainedModel
-from multimodal_core.models.localization import AudioNet, LocalizationConfig
 
 
 @dataclass
@@ -153,19 +153,30 @@ class OutOfWorldHead(PretrainedModel):
         return decided
 
 
-def sound_statistics_dim(net: AudioNet) -> int:
+class AudioFeatureNet(Protocol):
+    """What the sound statistics read of the localization model's ``AudioNet`` (a model file
+    imports no other model file): its mel bands, its 1-D CNN and its projection."""
+
+    n_mels: int
+    cnn: nn.Sequential
+    project: nn.Sequential
+
+    def parameters(self) -> Any: ...
+
+
+def sound_statistics_dim(net: AudioFeatureNet) -> int:
     """Size of :func:`sound_statistics` for ``net``: every stage's mean, the last one's spread
     and maximum, and the net's embedding."""
     widths = [m.num_features for m in net.cnn if isinstance(m, nn.BatchNorm1d)][1:]
     return sum(widths) + 2 * widths[-1] + embedding_dim(net)
 
 
-def embedding_dim(net: AudioNet) -> int:
+def embedding_dim(net: AudioFeatureNet) -> int:
     """Size of the audio net's unit embedding, the last part of :func:`sound_statistics`."""
     return net.project[-1].out_features
 
 
-def sound_statistics(net: AudioNet, mels: torch.Tensor) -> torch.Tensor:
+def sound_statistics(net: AudioFeatureNet, mels: torch.Tensor) -> torch.Tensor:
     """Log-mels in dB (B, n_mels, T) -> (B, D) pooled statistics of the frozen audio net's
     stages: the time mean of each stage's activations, and the time spread and maximum of the
     last; then the net's own unit embedding (what it matches with pictures), which a sound head
@@ -188,8 +199,9 @@ def sound_statistics(net: AudioNet, mels: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-def hearing_config(config: LocalizationConfig) -> audio.FeatureConfig:
-    """The log-mel the localization model hears (its rate, FFT size, hop and bands)."""
+def hearing_config(config: Any) -> audio.FeatureConfig:
+    """The log-mel the localization model hears (its ``LocalizationConfig``'s rate, FFT size, hop
+    and bands)."""
     return audio.FeatureConfig(
         sample_rate=config.sample_rate,
         n_fft=config.n_fft,
@@ -200,7 +212,7 @@ def hearing_config(config: LocalizationConfig) -> audio.FeatureConfig:
 
 @torch.inference_mode()
 def recording_statistics(
-    net: AudioNet, features: audio.FeatureConfig, recordings: list[np.ndarray]
+    net: AudioFeatureNet, features: audio.FeatureConfig, recordings: list[np.ndarray]
 ) -> torch.Tensor:
     """(N, D) :func:`sound_statistics` of mono recordings at ``features.sample_rate``, one at a
     time: their lengths differ, and padding would change the statistics."""
