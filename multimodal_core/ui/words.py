@@ -109,25 +109,24 @@ def build_tab() -> None:
                 buttons=["download"],
                 elem_id="words-map",
             )
-    with gr.Accordion("What the skip-gram learns from a sentence", open=False):
-        with gr.Row():
-            with gr.Column(scale=1, min_width=280):
-                sentence = gr.Textbox(
-                    label="A sentence",
-                    value="the quick brown fox jumps over the lazy dog",
-                    max_lines=2,
-                    elem_id="words-sentence",
-                )
-                show = gr.Button("Show the pairs", elem_id="words-pairs-run")
-                pairs_text = gr.Markdown(elem_id="words-pairs-text")
-            with gr.Column(scale=2):
-                pairs = ResultImage(
-                    label="Centre and context words",
-                    show_label=False,
-                    interactive=False,
-                    buttons=["download"],
-                    elem_id="words-pairs",
-                )
+    with gr.Accordion("What the skip-gram learns from a sentence", open=False), gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            sentence = gr.Textbox(
+                label="A sentence",
+                value="a skip gram learns a vector for each word from the words near it",
+                max_lines=2,
+                elem_id="words-sentence",
+            )
+            show = gr.Button("Show the pairs", elem_id="words-pairs-run")
+            pairs_text = gr.Markdown(elem_id="words-pairs-text")
+        with gr.Column(scale=2):
+            pairs = ResultImage(
+                label="Centre and context words",
+                show_label=False,
+                interactive=False,
+                buttons=["download"],
+                elem_id="words-pairs",
+            )
     outputs = [heading, answers, picture, notes]
     for trigger, visibility in ((run.click, {"api_name": FAMILY.api_name}),
                                 (query.submit, {"api_visibility": "private"})):  # fmt: skip
