@@ -362,3 +362,19 @@ def test_text_to_image_says_which_words_it_used_and_refuses_nonsense(page) -> No
     page.locator("#t2i-run").click()
     page.get_by_text("could only draw blobs", exact=False).first.wait_for(timeout=30_000)
     assert page.locator("#t2i-gallery img").count() == 0
+
+
+def test_vqa_compares_the_world_model_with_the_easy_vqa_model(page) -> None:
+    open_tab(page, "Visual QA")
+    upload(page, "vqa-picture", EXAMPLES / "scene_20000001.png")
+    page.locator("#vqa-question textarea").fill("how many pianos are there")
+    page.locator("#vqa-compare-with input").click()
+    page.get_by_role("option", name="Built-in (easy-vqa shapes)", exact=True).click()
+    page.locator("#vqa-run").click()
+    second = page.locator("#vqa-compare-second")
+    expect_text(second, "Built-in (easy-vqa shapes)", RESULT_TIMEOUT_MS)
+    first = page.locator("#vqa-compare-first").inner_text()
+    assert first.startswith("Built-in (synthetic world)") and "three" in first
+    assert "Read as:" in second.inner_text()  # each built-in model read it its own way
+    assert page.locator("#vqa-compare-first-picture img").count() == 1  # where each looked
+    shoot(page, "vqa-compare")

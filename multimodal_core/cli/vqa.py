@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
         Image.fromarray(result.overlay).save(args.attention)
         payload["attention_png"] = str(args.attention)
     lines = [result.answer, ""]
+    if result.read_as and result.model in vqa.CHECKPOINTS:  # a built-in model's own words
+        lines = [result.answer, f"(read as: {result.read_as})", ""]
     lines += [f"{rank}. {answer}  ({score:.3f})" for rank, (answer, score) in
               enumerate(result.top, start=1)]  # fmt: skip
     if result.notes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 
 from multimodal_core import registry, viz
@@ -11,7 +13,11 @@ from multimodal_core.ui.common import (
     MODEL_QUEUE,
     ResultGallery,
     ResultImage,
+    SideBySide,
+    Summary,
     cleared_first,
+    intro,
+    model_choice,
     user_errors,
 )
 
@@ -19,16 +25,23 @@ GALLERY_SIDE = 256  # the 64 px pictures, enlarged with crisp pixels
 
 FAMILY = registry.family("text_to_image")
 
-INTRO = """Type a sentence and the model draws it. The **built-in** model is a *text-conditional
-GAN* (GAN-INT-CLS): a sentence encoder (MiniLM) turns your words into a vector, which is joined
+SUMMARY = """Type a sentence and a model draws it."""
+
+HOW_IT_WORKS = """The **built-in** model is a *text-conditional GAN* (GAN-INT-CLS, a generative
+adversarial network): a sentence encoder (MiniLM) turns your words into a vector, which is joined
 with random noise **z** and fed to a **generator** network that draws a 64 x 64 picture. It was
 trained against a **discriminator** that learned to tell real pictures from drawn ones *and*
 pictures that match their sentence from ones that do not. It knows only the studio's synthetic
 world (emoji objects on coloured, grass, brick or gravel backgrounds), so describe that, e.g.
-"a dog on a blue background"; words it never saw ("a pooch") still land near the ones it knows.
-The **seed** fixes the noise: the same seed draws the same pictures, another seed another
-variation. **Interpolate** keeps z fixed and walks from one sentence's vector to another's.
-The **pretrained** choice is a few-step diffusion model from the Hugging Face Hub."""
+"a dog on a blue background"; words it never saw ("a pooch") are read as the closest ones it
+knows, and the note lists the words it used. The **seed** fixes the noise: the same seed draws
+the same pictures, another seed another variation. **Interpolate** keeps z fixed and walks from
+one sentence's vector to another's. The **pretrained** choice is a few-step diffusion model
+(it starts from noise and removes it in 4 steps, guided by the sentence); it downloads from the
+internet the first time.
+
+*Compare with* runs a second model on the same sentence and seed: both first pictures side by
+side, timed."""
 
 
 @user_errors("drawing the pictures")
@@ -36,7 +49,7 @@ def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progre
     def report(step: int, total: int) -> None:
         progress(step / total, desc=f"denoising step {step} of {total}")
 
-    result = text_to_image.generate_images(prompt, int(n), int(seed), model, report)
+    result = _drawn(prompt, n, seed, model, report)
     gallery = [
         (viz.enlarge(image, GALLERY_SIDE), f"seed {s}")
         for image, s in zip(result.images, result.seeds, strict=True)
@@ -45,6 +58,22 @@ def _generate(prompt: str, n: float, seed: float, model: str, progress=gr.Progre
     if result.words is not None:
         lines.append(_words_line(result.words))
     return gallery, "  \n".join(lines)
+
+
+def _drawn(
+    prompt: str,
+    n: float,
+    seed: float,
+    model: str,
+    report: Callable[[int, int], None] | None = None,
+) -> text_to_image.GenerationResult:
+    return text_to_image.generate_images(prompt, int(n), int(seed), model, report)
+
+
+def _summary(result: text_to_image.GenerationResult) -> Summary:
+    """A comparison column: the first picture and the words it was drawn from."""
+    words = _words_line(result.words) if result.words is not None else "(reads any English)"
+    return words, viz.enlarge(result.images[0], GALLERY_SIDE)
 
 
 def _words_line(words: text_to_image.PromptWords) -> str:
@@ -66,7 +95,7 @@ def _interpolate(prompt_a: str, prompt_b: str, seed: float):
 
 def build_tab() -> None:
     settings = get_settings()
-    gr.Markdown(INTRO)
+    intro(SUMMARY, HOW_IT_WORKS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             prompt = gr.Textbox(
@@ -84,16 +113,20 @@ def build_tab() -> None:
                 label="Number of images",
                 elem_id="t2i-n",
             )
-            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
-            model = gr.Radio(
-                text_to_image.CHOICES.labelled(),
-                value=text_to_image.CHOICES.default(),
-                label="Model",
+            seed = gr.Number(
+                value=0,
+                precision=0,
+                minimum=0,
+                label="Seed",
+                info="Fixes the random noise: the same seed draws the same pictures.",
             )
+            model = model_choice(text_to_image.CHOICES)
+            side_by_side = SideBySide(text_to_image.CHOICES, "t2i")
             run = gr.Button("Draw", variant="primary", elem_id="t2i-run")
             gr.Examples([[p] for p in text_to_image.EXAMPLE_PROMPTS], inputs=[prompt])
         with gr.Column(scale=2):
-            note = gr.Markdown()
+            note = gr.Markdown(elem_id="t2i-note")
+            side_by_side.build_columns("t2i")
             gallery = ResultGallery(
                 label="Pictures",
                 columns=4,
@@ -106,14 +139,16 @@ def build_tab() -> None:
             prompt_b = gr.Textbox(label="To", value="a car on a yellow background")
             walk = gr.Button("Interpolate")
         path = ResultImage(label="From left to right", interactive=False)
-    cleared_first(
+    drawn = cleared_first(
         run.click,
         _generate,
         [prompt, n, seed, model],
         [gallery, note],
+        also_cleared=side_by_side.outputs,
         api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
     )
+    side_by_side.follow(drawn, _drawn, _summary, [prompt, n, seed], model, "comparing the models")
     cleared_first(
         walk.click,
         _interpolate,

@@ -14,20 +14,32 @@ from multimodal_core.ui.common import (
     SHOWN_SIDE,
     ImageUpload,
     ResultImage,
+    SideBySide,
+    Summary,
     cleared_first,
+    intro,
+    model_choice,
     user_errors,
 )
 
 FAMILY = registry.family("vqa")
 
-INTRO = """Upload a picture (or pick an example scene), ask a question in English, and the model
-answers from a fixed list of answers. The **built-in** model has two streams: a small CNN cuts the
-picture into a grid of regions, a recurrent network reads the question, and the question **guides
-attention** over the regions twice (stacked attention) before a classifier picks the answer; a
-second, unnormalised glimpse lets it count. The heat map shows where it looked. It knows only the
-studio's synthetic world (or, as the second choice, the easy-vqa shapes); words it was not taught
-("puppy") are matched to ones it knows ("dog") by a sentence encoder. For photos choose a
-pretrained model (**ViLT** or **BLIP**), which need the internet once to download."""
+SUMMARY = """Upload a picture (or pick an example scene), ask a question about it in English, and
+a model answers."""
+
+HOW_IT_WORKS = """The models answer from a fixed list of answers. The **built-in** model has two
+streams: a small CNN (a network for pictures) cuts the picture into a grid of regions, a recurrent
+network reads the question word by word, and the question **guides attention** over the regions
+twice (stacked attention) before a classifier picks the answer; a second, unnormalised glimpse
+lets it count. The heat map shows where it looked. It knows only the studio's synthetic world (or,
+as the second choice, the easy-vqa shapes) and the words of its training questions; other words
+("puppy") are matched to ones it knows ("dog") by a sentence encoder, and the answer shows the
+question as it read it. It says so when a picture is not from its world. For photos, the
+pretrained **ViLT** and **BLIP** models read any question; they download from the internet the
+first time.
+
+*Compare with* runs a second model on the same picture and question: both answers side by side,
+timed."""
 
 
 def _examples() -> tuple[list[list[str]], list[str]]:
@@ -49,15 +61,30 @@ def _examples() -> tuple[list[list[str]], list[str]]:
 
 @user_errors("answering the question")
 def _answer(path: str | None, question: str, model: str):
+    result = _answered(path, question, model)
+    top = {answer: score for answer, score in result.top}
+    overlay = None if result.overlay is None else viz.enlarge(result.overlay, SHOWN_SIDE)
+    return f"## {result.answer}", top, overlay, "  \n".join([*_read_as(result), *result.notes])
+
+
+def _answered(path: str | None, question: str, model: str) -> vqa.VQAResult:
     if path is None:
         raise gr.Error(
             "Please upload a picture first, or pick one of the examples.", print_exception=False
         )
-    result = vqa.answer_question(path, question, model)
-    top = {answer: score for answer, score in result.top}
+    return vqa.answer_question(path, question, model)
+
+
+def _read_as(result: vqa.VQAResult) -> list[str]:
+    """The question in a built-in model's own words (pretrained models read it as typed)."""
+    return [f"**Read as:** “{result.read_as}”"] if result.model in vqa.CHECKPOINTS else []
+
+
+def _summary(result: vqa.VQAResult) -> Summary:
+    runners_up = ", ".join(f"{answer} {score:.0%}" for answer, score in result.top[1:3])
+    lines = [f"### {result.answer}", *_read_as(result), f"then: {runners_up}" if runners_up else ""]
     overlay = None if result.overlay is None else viz.enlarge(result.overlay, SHOWN_SIDE)
-    read = [f"**Read as:** “{result.read_as}”"] if result.model in vqa.CHECKPOINTS else []
-    return f"## {result.answer}", top, overlay, "  \n".join([*read, *result.notes])
+    return "  \n".join(line for line in lines if line), overlay
 
 
 def _question_kinds() -> str:
@@ -78,7 +105,7 @@ def _question_kinds() -> str:
 def build_tab() -> None:
     settings = get_settings()
     rows, questions = _examples()
-    gr.Markdown(INTRO)
+    intro(SUMMARY, HOW_IT_WORKS)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             picture = ImageUpload(
@@ -96,7 +123,8 @@ def build_tab() -> None:
             )
             with gr.Accordion("Questions this model can answer", open=False):
                 gr.Markdown(_question_kinds(), elem_id="vqa-question-kinds")
-            model = gr.Radio(vqa.CHOICES.labelled(), value=vqa.CHOICES.default(), label="Model")
+            model = model_choice(vqa.CHOICES)
+            side_by_side = SideBySide(vqa.CHOICES, "vqa")
             run = gr.Button("Answer", variant="primary", elem_id="vqa-run")
             if rows:
                 gr.Examples(rows, inputs=[picture, question], label="Example scenes")
@@ -104,6 +132,7 @@ def build_tab() -> None:
         with gr.Column(scale=2):
             answer = gr.Markdown("## ", elem_id="vqa-answer")
             notes = gr.Markdown(elem_id="vqa-notes")  # "Read as: ..." first, under the answer
+            side_by_side.build_columns("vqa")
             top = gr.Label(
                 num_top_classes=vqa.TOP_K,
                 label="Top answers",
@@ -122,19 +151,17 @@ def build_tab() -> None:
                 interactive=False,
                 buttons=["download"],
             )
-    cleared_first(
-        run.click,
-        _answer,
-        [picture, question, model],
-        [answer, top, attention, notes],
-        api_name=FAMILY.api_name,
-        concurrency_id=MODEL_QUEUE,
-    )
-    cleared_first(
-        question.submit,
-        _answer,
-        [picture, question, model],
-        [answer, top, attention, notes],
-        api_visibility="private",
-        concurrency_id=MODEL_QUEUE,
-    )
+    for trigger, visibility in ((run.click, "public"), (question.submit, "private")):
+        answered = cleared_first(
+            trigger,
+            _answer,
+            [picture, question, model],
+            [answer, top, attention, notes],
+            also_cleared=side_by_side.outputs,
+            api_name=FAMILY.api_name if visibility == "public" else None,
+            api_visibility=visibility,
+            concurrency_id=MODEL_QUEUE,
+        )
+        side_by_side.follow(
+            answered, _answered, _summary, [picture, question], model, "comparing the answers"
+        )
