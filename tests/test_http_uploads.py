@@ -71,6 +71,8 @@ UPLOAD_SLOTS: dict[str, Slot] = {
 TEXT_SLOTS: dict[str, Callable[[str, Goods], tuple]] = {
     "/vqa.question": lambda text, g: (g.image, text, "builtin"),
     "/text_to_image.prompt": lambda text, g: (text, 2, 0, "builtin"),
+    "/words.query": lambda text, g: (text, "", "builtin"),
+    "/words.map_words": lambda text, g: ("dog", text, "builtin"),  # optional: may be empty
 }
 """Every free-text input; the text-to-image tab is driven only when the app registers it."""
 
@@ -86,6 +88,8 @@ ODD_TEXTS: dict[str, str] = {
 REFUSED_TEXTS: dict[str, set[str]] = {
     "/vqa.question": {"empty", "blank", "100 KB", "Chinese", "Arabic"},
     "/text_to_image.prompt": {"empty", "blank", "100 KB"},
+    "/words.query": set(ODD_TEXTS),  # an empty query or one with no English word asks nothing
+    "/words.map_words": {"100 KB"},
 }
 """Texts that must get a sentence rather than a result (the built-in VQA reads English only)."""
 
