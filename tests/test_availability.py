@@ -45,9 +45,7 @@ def test_offline_without_a_copy_every_pretrained_choice_needs_internet(fresh) ->
     assert "cannot be reached" in sentence and "built-in" in sentence
 
 
-def test_a_reachable_hub_a_local_folder_or_a_cached_copy_can_load(
-    fresh, tmp_path: Path
-) -> None:
+def test_a_reachable_hub_a_local_folder_or_a_cached_copy_can_load(fresh, tmp_path: Path) -> None:
     fresh.setattr(availability, "hub_reachable", lambda: True)
     assert availability.probe_all()["vqa_vilt"].how == "downloads"
 

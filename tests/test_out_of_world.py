@@ -152,8 +152,8 @@ def test_vqa_carries_the_check_for_the_world_model_only(held_out_photo: Path) ->
 
     photo = vqa.answer_question(held_out_photo, "what is on the left")
     scene = vqa.answer_question(WORLD_SCENE, "what is on the left")
-    assert photo.in_world is False and photo.notes[0] == vqa.OUT_OF_WORLD_NOTE
-    assert scene.in_world is True and vqa.OUT_OF_WORLD_NOTE not in scene.notes
+    assert photo.in_world is False and photo.notes[0] == vqa.out_of_world_note()
+    assert scene.in_world is True and vqa.out_of_world_note() not in scene.notes
     values = photo.to_dict()
     assert values["in_world"] is False and 0.0 <= values["in_world_score"] < 1.0
     pictures = [np.asarray(Image.open(p)) / 255.0 for p in (held_out_photo, WORLD_SCENE)]
@@ -170,8 +170,8 @@ def test_localization_carries_the_check(held_out_photo: Path) -> None:
     sound = EXAMPLES / "localization_20000000.wav"
     scene = localization.localize(EXAMPLES / "localization_20000000.png", sound)
     photo = localization.localize(held_out_photo, sound)
-    assert scene.in_world is True and localization.OUT_OF_WORLD_NOTE not in scene.notes
-    assert photo.in_world is False and localization.OUT_OF_WORLD_NOTE in photo.notes
+    assert scene.in_world is True and localization.out_of_world_note() not in scene.notes
+    assert photo.in_world is False and localization.out_of_world_note() in photo.notes
     assert photo.to_dict()["in_world"] is False
 
 
@@ -352,12 +352,12 @@ def test_localization_keeps_the_picture_and_the_sound_apart(tmp_path: Path) -> N
     scene = EXAMPLES / "localization_20000000.png"
     world = localization.localize(scene, EXAMPLES / "localization_20000000.wav")
     assert world.in_world is True and world.sound_in_world is True
-    assert localization.SOUND_OUT_OF_WORLD_NOTE not in world.notes
+    assert localization.sound_out_of_world_note() not in world.notes
     swept = localization.localize(scene, _sweep(tmp_path / "sweep.wav"))
     assert swept.picture_in_world is True and swept.sound_in_world is False
     assert swept.in_world is False and swept.in_world_score == swept.sound_in_world_score
-    assert localization.SOUND_OUT_OF_WORLD_NOTE in swept.notes
-    assert localization.OUT_OF_WORLD_NOTE not in swept.notes
+    assert localization.sound_out_of_world_note() in swept.notes
+    assert localization.out_of_world_note() not in swept.notes
     assert swept.heat.shape == (128, 128)  # what the model computes is still shown
     values = swept.to_dict()
     assert values["sound_in_world"] is False and values["picture_in_world"] is True
@@ -369,11 +369,11 @@ def test_voice_to_face_says_a_sweep_is_no_voice(tmp_path: Path) -> None:
 
     swept = voice_to_face.voice_to_face(_sweep(tmp_path / "sweep.wav"))
     assert swept.in_world is False and not swept.confident
-    assert voice_to_face.NOT_A_VOICE_NOTE in swept.notes
+    assert voice_to_face.not_a_voice_note() in swept.notes
     assert "does not sound like a voice" in voice_to_face.describe(swept)
     assert swept.face.shape[2] == 3  # the face it computes is still drawn
     voice = voice_to_face.voice_to_face(EXAMPLES / "voice_20000001.wav")
-    assert voice.in_world is True and voice_to_face.NOT_A_VOICE_NOTE not in voice.notes
+    assert voice.in_world is True and voice_to_face.not_a_voice_note() not in voice.notes
     assert voice.to_dict()["in_world_score"] == voice.in_world_score > swept.in_world_score
 
 

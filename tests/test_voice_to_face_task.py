@@ -94,7 +94,7 @@ def test_noise_without_the_voice_check_is_a_low_confidence_answer(
     monkeypatch.setattr(task.world_check, "check_sound_if_available", lambda *_: None)
     result = task.voice_to_face(_noise(tmp_path))
     assert not result.confident and result.in_world is None
-    assert task.NOT_SPEECH_NOTE in result.notes and task.NOT_A_VOICE_NOTE not in result.notes
+    assert task.NOT_SPEECH_NOTE in result.notes and task.not_a_voice_note() not in result.notes
 
 
 @pytest.mark.skipif(
@@ -104,7 +104,7 @@ def test_noise_without_the_voice_check_is_a_low_confidence_answer(
 def test_noise_is_plainly_no_voice(use_tiny: Speech2Face, tmp_path: Path) -> None:
     result = task.voice_to_face(_noise(tmp_path))
     assert not result.confident and result.in_world is False
-    assert task.NOT_A_VOICE_NOTE in result.notes and task.NOT_SPEECH_NOTE not in result.notes
+    assert task.not_a_voice_note() in result.notes and task.NOT_SPEECH_NOTE not in result.notes
     assert result.to_dict()["in_world"] is False
 
 

@@ -33,9 +33,9 @@ def test_every_source_is_audible_at_the_right_length(source: str) -> None:
 def test_every_key_a_source_plays_sounds() -> None:
     """The SoundFont has holes (TimGM6mb's alto sax has no E4): every key a source may play
     must give sound, or a clip could come out silent."""
-    from multimodal_core.world.sounds import _synth
+    from multimodal_core.world.sounds import synthesizer
 
-    synth = _synth(16000)
+    synth = synthesizer(16000)
     for spec in SOUND_SOURCES.values():
         if spec.kind in ("speech", "drums"):
             continue

@@ -49,14 +49,19 @@ CHOICES = ModelChoices(
 )  # fmt: skip
 ZERO_SHOT_CONFIDENT = 0.3  # a CLAP tag probability below this is a guess among 24 tags
 LOW_CONFIDENCE_ALPHA = 0.3  # overlay opacity of a map the model is not sure of
-OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
-    "map", "for photos, choose the pretrained zero-shot model (CLAP and CLIPSeg)."
-)
-SOUND_OUT_OF_WORLD_NOTE = world_check.sound_out_of_world_note(
-    "map",
-    "the map above is still what it computes. For real recordings, choose the pretrained "
-    "zero-shot model (CLAP and CLIPSeg), which needs internet the first time it loads.",
-)
+
+
+def out_of_world_note() -> str:
+    """The built-in model's sentence for a picture from outside its world."""
+    return world_check.out_of_world_note("map", world_check.where_to_go(CHOICES, "photos"))
+
+
+def sound_out_of_world_note() -> str:
+    """The built-in model's sentence for a recording from outside its world's sounds."""
+    advice = world_check.where_to_go(CHOICES, "recordings")
+    return world_check.sound_out_of_world_note(
+        "map", f"the map above is still what it computes; {advice}"
+    )
 
 
 @dataclass(frozen=True)
@@ -181,9 +186,9 @@ def _builtin(
     both = world_check.weakest([picture, sound])
     notes = list(clip.notes)
     if picture is not None and not picture.in_world:
-        notes.append(OUT_OF_WORLD_NOTE)
+        notes.append(out_of_world_note())
     if sound is not None and not sound.in_world:
-        notes.append(SOUND_OUT_OF_WORLD_NOTE)
+        notes.append(sound_out_of_world_note())
     if not confident:
         notes.append(
             f"No part of the picture matches this sound well (best similarity "
@@ -317,7 +322,8 @@ def describe(result: LocalizationResult) -> str:
         top = ", ".join(f"{name} {p:.0%}" for name, p in result.tags[:3])
         lines = [
             f"**Heard: {result.tag}** ({result.tag_probability:.0%}; next: {top}). "
-            "CLIPSeg then marks where that thing is in the picture (red = likely).",
+            "CLIPSeg then marks where that thing is in the picture (brighter = likelier, the "
+            "likeliest part outlined).",
             f"Strongest point: x = {x}, y = {y}.",
         ]
     return "  \n".join([*lines, *result.notes])

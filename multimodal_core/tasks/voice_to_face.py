@@ -54,14 +54,18 @@ NOT_SPEECH_NOTE = (
     "Little voiced speech was found in this recording (music, noise or whispering?): the traits "
     "and the face below are a low-confidence guess."
 )
-NOT_A_VOICE_NOTE = (
-    "This does not sound like a voice (music, a tone, noise?), or at least not like the "
-    "synthetic world's voices, the only ones the built-in model knows: the age group, gender "
-    "and face below are what it computes for this sound, not a reading of anyone. The "
-    "pretrained choice (CLAP and pitch) can tell a voice from other sounds, but needs internet "
-    "the first time it loads."
-)
-"""Shown when the voice check (tasks/world_check.py) says the recording is no voice."""
+
+
+def not_a_voice_note() -> str:
+    """Shown when the voice check (tasks/world_check.py) says the recording is no voice."""
+    return (
+        "This does not sound like a voice (music, a tone, noise?), or at least not like the "
+        "synthetic world's voices, the only ones the built-in model knows: the age group, gender "
+        "and face below are what it computes for this sound, not a reading of anyone; "
+        + world_check.where_to_go(CHOICES, "voices")
+    )
+
+
 LOW_CONFIDENCE_NOTE = (
     "The estimate is unsure (no age group and gender reaches {p:.0%}): treat the picture as a "
     "guess."
@@ -272,7 +276,7 @@ def face_for(voice: VoiceAnalysis, model: str = "builtin", seed: int = 0) -> Voi
     not_a_voice = check is not None and not check.in_world
     confident = not speechless and not not_a_voice and best >= pretrained.LOW_CONFIDENCE
     if not_a_voice:
-        notes.append(NOT_A_VOICE_NOTE)
+        notes.append(not_a_voice_note())
     elif speechless:
         notes.append(NOT_SPEECH_NOTE)
     elif not confident:

@@ -70,9 +70,11 @@ an answer from the same list, which means little."""
 EXAMPLE_QUESTIONS: tuple[str, ...] = tuple(
     question.rstrip("?") for _, question in QUESTION_KINDS[BUILTIN]
 )
-OUT_OF_WORLD_NOTE = world_check.out_of_world_note(
-    "answer", "for photos, choose the pretrained ViLT or BLIP VQA model."
-)
+
+
+def out_of_world_note() -> str:
+    """The built-in models' sentence for a picture from outside their world."""
+    return world_check.out_of_world_note("answer", world_check.where_to_go(CHOICES, "photos"))
 
 
 class BuiltinVQA(hub.ModelWrapper):
@@ -389,7 +391,7 @@ def _result(
     not_sure = top[0][1] < NOT_SURE_BELOW
     has_map = heat.size > 0
     out_of_world = check is not None and not check.in_world
-    notes = [*([OUT_OF_WORLD_NOTE] if out_of_world else []), *notes]
+    notes = [*([out_of_world_note()] if out_of_world else []), *notes]
     return VQAResult(
         answer=top[0][0],
         top=top,

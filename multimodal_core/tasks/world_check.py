@@ -24,6 +24,7 @@ from torch import nn
 
 from multimodal_core import audio, hub, media
 from multimodal_core.backends import shared
+from multimodal_core.choices import ModelChoices
 from multimodal_core.errors import ModelUnavailableError
 from multimodal_core.models.localization import AudioNet, SoundLocalizer
 from multimodal_core.models.out_of_world import (
@@ -34,6 +35,7 @@ from multimodal_core.models.out_of_world import (
 )
 from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import get_settings
+from multimodal_core.tasks import availability
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +203,22 @@ def check_sound_if_available(
     except ModelUnavailableError as error:
         logger.warning("answering without the out-of-world check for sounds: %s", error)
         return None
+
+
+def where_to_go(choices: ModelChoices, inputs: str) -> str:
+    """Advice for someone with real ``inputs`` ("photos"): the first pretrained choice that can
+    load on this machine (``tasks.availability``), or one sentence saying that none can now."""
+    pretrained = [choice for choice in choices.choices if choice.pretrained]
+    dead = availability.unavailable_choices(choices)
+    usable = [choice for choice in pretrained if choice.key not in dead]
+    if usable:
+        return f"for {inputs}, choose “{usable[0].label}”."
+    if not pretrained:
+        return f"no model of this tab knows real {inputs}."
+    return (
+        f"no model of this tab that knows real {inputs} can load on this machine now: the "
+        "pretrained ones must be downloaded once, and the internet cannot be reached."
+    )
 
 
 def out_of_world_note(answer: str, advice: str) -> str:

@@ -154,8 +154,8 @@ def music(rng: np.random.Generator, programs: tuple[int, ...]) -> np.ndarray:
     """A phrase in a random scale played by one of ``programs`` through the world's SoundFont."""
     program = int(programs[int(rng.integers(len(programs)))])
     seconds = _seconds(rng)
-    events = sounds._phrase(rng, list(range(48, 85)), seconds)
-    return sounds._synth(SAMPLE_RATE).render(program, False, events, seconds)
+    events = sounds.melody(rng, list(range(48, 85)), seconds)
+    return sounds.synthesizer(SAMPLE_RATE).render(program, False, events, seconds)
 
 
 SIGNALS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {

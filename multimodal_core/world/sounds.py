@@ -127,11 +127,13 @@ def soundfont_path() -> Path:
 
 
 @cache
-def _synth(sample_rate: int) -> _Synth:
+def synthesizer(sample_rate: int) -> _Synth:
+    """The SoundFont renderer at ``sample_rate``, made once: the world's sounds and the
+    out-of-world check's music by other instruments (``world/real_sounds.py``) share it."""
     return _Synth(sample_rate)
 
 
-def _phrase(rng: np.random.Generator, playable: list[int], seconds: float) -> list[Event]:
+def melody(rng: np.random.Generator, playable: list[int], seconds: float) -> list[Event]:
     """A melody in a random scale and tempo, a note at time 0, sometimes two-note chords."""
     tonic = playable[int(rng.integers(min(12, len(playable))))]
     scale = _SCALES[int(rng.integers(len(_SCALES)))]
@@ -195,7 +197,7 @@ def _retriggered(
 
 def _events(rng: np.random.Generator, source: SoundSource, seconds: float) -> list[Event]:
     if source.kind == "instrument":
-        return _phrase(rng, source.keys, seconds)
+        return melody(rng, source.keys, seconds)
     if source.kind == "drums":
         return _drums(rng, seconds)
     if source.kind == "strikes":
@@ -223,7 +225,7 @@ def sound(source: str, seed: int, seconds: float = 2.0, sample_rate: int = 16000
         return speak_clip(draw_voice(rng, *spec.voice), rng, seconds, sample_rate)
     length = seconds + spec.pre_roll
     events = _events(rng, spec, length)
-    audio = _synth(sample_rate).render(spec.program, spec.kind == "drums", events, length)
+    audio = synthesizer(sample_rate).render(spec.program, spec.kind == "drums", events, length)
     audio = audio[round(spec.pre_roll * sample_rate) :]
     return clips.normalise(clips.fit_length(audio, round(seconds * sample_rate)), source)
 
