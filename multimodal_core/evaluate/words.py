@@ -25,9 +25,7 @@ import numpy as np
 
 from multimodal_core.models import word_vectors
 from multimodal_core.settings import get_settings
-from multimodal_core.world import catalogue, language
-from multimodal_core.world.backgrounds import BACKGROUND_WORDS
-from multimodal_core.world.splits import scene_in_split
+from multimodal_core.world import language
 
 ANALOGY_QUESTIONS = 19_544
 ANCHOR_ANALOGY = 0.533  # Mikolov et al. 2013, skip-gram 300-d on 783 M words, total accuracy
@@ -84,15 +82,6 @@ def scores(kv: Any, restrict: int) -> dict:
     return result
 
 
-def world_text() -> list[str]:
-    """The world sentences the skip-gram was trained on (``train.words.world_text``), which the
-    evaluation may not import: training and evaluation are separate layers."""
-    nouns = [" ".join([c.name, c.plural, *c.synonyms]) for c in catalogue.CLASSES]
-    words = [" ".join([*BACKGROUND_WORDS, *language.NUMBER_WORDS])]
-    scenes = (scene_in_split("train", i, size=64) for i in range(WORLD_SCENES))
-    return [*nouns * 10, *words * 10, *(c for s in scenes for c in language.captions(s))]
-
-
 def cooccurrences(sentences: list[list[str]], words: list[str], window: int) -> Any:
     """(V, V) sparse counts of each word pair at most ``window`` apart within a sentence."""
     from scipy import sparse
@@ -130,7 +119,7 @@ def ppmi_svd(counts: Any, dim: int, seed: int, smoothing: float = 0.75) -> np.nd
 def baseline(words: list[str], dim: int, window: int, restrict: int, seed: int) -> dict:
     """The count baseline's figures over ``words`` (the evaluated vectors' vocabulary, most
     frequent first), from the skip-gram's own corpus."""
-    sentences = word_vectors.corpus_sentences(world_text())
+    sentences = word_vectors.corpus_sentences(language.world_sentences(WORLD_SCENES))
     vectors = ppmi_svd(cooccurrences(sentences, words, window), dim, seed)
     return scores(keyed_vectors(words, vectors), restrict)
 

@@ -28,9 +28,7 @@ from multimodal_core.models import word_vectors
 from multimodal_core.models.word_vectors import Vocabulary, WordVectors, WordVectorsConfig
 from multimodal_core.settings import REPO_ROOT
 from multimodal_core.train import scaffold
-from multimodal_core.world import catalogue, language
-from multimodal_core.world.backgrounds import BACKGROUND_WORDS
-from multimodal_core.world.splits import scene_in_split
+from multimodal_core.world import language
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +55,6 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
     return scaffold.parse_args(TrainArgs, argv, __doc__)
 
 
-def world_text(n_scenes: int) -> list[str]:
-    """The world's words as sentences: each class's nouns (name, plural, synonyms) on one line,
-    repeated so that even rare synonyms pass ``min_count``, the colour and texture words, then
-    the captions of the first ``n_scenes`` training scenes."""
-    nouns = [" ".join([c.name, c.plural, *c.synonyms]) for c in catalogue.CLASSES]
-    words = [" ".join([*BACKGROUND_WORDS, *language.NUMBER_WORDS])]
-    captions = [
-        caption
-        for index in range(n_scenes)
-        for caption in language.captions(scene_in_split("train", index, size=64))
-    ]
-    return [*nouns * 10, *words * 10, *captions]
-
-
 def shipped_rows(frequent: Sequence[str], world: set[str], ship: int) -> list[int]:
     """Row indices (into ``frequent``, most frequent first) of the shipped words: the first
     ``ship`` and every world word beyond them, in frequency order."""
@@ -85,7 +69,7 @@ def train(args: TrainArgs) -> dict:
     if message := word_vectors.corpus_missing():
         raise SystemExit(message)
     clock = scaffold.Clock()
-    world = world_text(args.world_scenes)
+    world = language.world_sentences(args.world_scenes)
     sentences = word_vectors.corpus_sentences(world)
     n_words = sum(map(len, sentences))
     logger.info("corpus: %d sentences, %d words (%.0f s)", len(sentences), n_words, clock.wall())

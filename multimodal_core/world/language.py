@@ -318,3 +318,17 @@ def questions(
         text, about = asked[int(rng.integers(len(asked)))]
         out.append(Question(text, answer, qtype, about))
     return out
+
+
+def world_sentences(n_scenes: int) -> list[str]:
+    """The world's words as sentences, for the word vectors (``train/words.py``) and the count
+    baseline that must read the same text (``evaluate/words.py``): each class's nouns (name,
+    plural, synonyms) on one line, repeated so that even rare synonyms pass a minimum count, the
+    colour, texture and number words, then the captions of the first ``n_scenes`` training
+    scenes."""
+    from multimodal_core.world.splits import scene_in_split  # splits reads the scenes module
+
+    nouns = [" ".join([c.name, c.plural, *c.synonyms]) for c in CLASSES]
+    words = [" ".join([*BACKGROUND_WORDS, *NUMBER_WORDS])]
+    scenes = (scene_in_split("train", index, size=64) for index in range(n_scenes))
+    return [*nouns * 10, *words * 10, *(c for scene in scenes for c in captions(scene))]
