@@ -192,6 +192,15 @@ def test_text_to_image_tab_draws_a_gallery(page) -> None:
 def test_status_tab_lists_device_and_versions(page) -> None:
     # Last, so that the models the other tests used are listed as loaded.
     open_tab(page, "Status")
+    # First, in words, as the served hub (in this process) holds the built-in captioner.
+    from multimodal_core import hub
+
+    loaded = any(r.name == "captioning" and r.state == "loaded" for r in hub.status())
+    words = page.locator("#status-in-words")
+    expect_text(words, "Show, Attend and Tell")
+    row = next(r for r in words.inner_text().splitlines() if "Show, Attend and Tell" in r)
+    assert ("ready" if loaded else "loads on first use") in row, row
+    page.get_by_text("Technical details", exact=False).filter(visible=True).first.click()
     table = page.locator("#status-models")
     table.get_by_role("gridcell", name="captioning", exact=True).first.wait_for(timeout=30_000)
     # the table is filled when the page loads: wait until that request has finished
@@ -378,3 +387,42 @@ def test_vqa_compares_the_world_model_with_the_easy_vqa_model(page) -> None:
     assert "Read as:" in second.inner_text()  # each built-in model read it its own way
     assert page.locator("#vqa-compare-first-picture img").count() == 1  # where each looked
     shoot(page, "vqa-compare")
+
+
+def test_a_real_photo_is_called_out_of_the_world(page, tmp_path: Path) -> None:
+    """scikit-image's cat: the built-in captioner still captions it, and says plainly that the
+    photo is not from its world and where to go instead."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "cat.jpg"
+    Image.fromarray(data.chelsea()).save(photo, quality=90)
+    open_tab(page, "Captioning")
+    upload(page, "captioning-picture", photo)
+    page.locator("#captioning-run").click()
+    note = page.locator("#captioning-note")
+    expect_text(note, "does not look like the synthetic world", RESULT_TIMEOUT_MS)
+    assert page.locator("#captioning-caption").inner_text().strip() != ""  # what it sees
+
+
+def test_technical_terms_are_explained_where_they_appear(page) -> None:
+    open_tab(page, "Captioning")
+    beams = page.locator("#captioning-beams")
+    expect_text(beams, "log prob: how likely the model finds the whole caption")
+    open_tab(page, "Sound")
+    page.get_by_text("How it works").filter(visible=True).first.click()
+    shown = page.get_by_text("short-time Fourier transform", exact=False).filter(visible=True)
+    shown.first.wait_for(timeout=5_000)
+
+
+def test_words_tab_answers_an_analogy_and_maps_it(page) -> None:
+    open_tab(page, "Words")
+    page.locator("#words-query input, #words-query textarea").first.fill("king - man + woman")
+    page.locator("#words-run").click()
+    expect_text(page.locator("#words-heading"), "queen", RESULT_TIMEOUT_MS)
+    page.locator("#words-map img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#words-query input, #words-query textarea").first.fill("kingz")
+    page.locator("#words-run").click()
+    page.get_by_text("kingz", exact=False).filter(visible=True).first.wait_for(timeout=30_000)
+    assert "queen" not in page.locator("#words-heading").inner_text()  # cleared, not stale
+    shoot(page, "words")

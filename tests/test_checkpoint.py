@@ -208,10 +208,12 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
     from multimodal_core.models.face_attributes import FaceAttributeClassifier
     from multimodal_core.models.localization import SoundLocalizer
     from multimodal_core.models.out_of_world import OutOfWorldHead
+    from multimodal_core.models.show_and_tell import ShowAndTell
     from multimodal_core.models.show_attend_tell import ShowAttendTell
     from multimodal_core.models.speech2face import Speech2Face
     from multimodal_core.models.text_gan import TextGAN
     from multimodal_core.models.vqa import StackedAttentionVQA
+    from multimodal_core.models.word_vectors import WordVectors
     from multimodal_core.models.world_classifier import WorldClassifier
 
     return {
@@ -219,12 +221,16 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
         "face_attributes": FaceAttributeClassifier,
         "localization": SoundLocalizer,
         "out_of_world": OutOfWorldHead,
+        "out_of_world_sound": OutOfWorldHead,
+        "out_of_world_voice": OutOfWorldHead,
+        "show_and_tell": ShowAndTell,
         "text_to_image": TextGAN,
         "voice_to_face": Speech2Face,
         "vqa_easyvqa": StackedAttentionVQA,
         "vqa_easyvqa_question_only": StackedAttentionVQA,
         "vqa_world": StackedAttentionVQA,
         "vqa_world_question_only": StackedAttentionVQA,
+        "words": WordVectors,
         "world_classifier": WorldClassifier,
     }
 

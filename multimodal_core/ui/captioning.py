@@ -62,8 +62,12 @@ def _caption(path: str | None, beam_size: float, model: str):
     ]
     headline = f"## {result.caption or '(no caption)'}"
     note = f"**Note:** {result.note}" if result.note else ""
-    maps = result.attention_grid  # None for a model without attention (the note says why)
-    return headline, note, rows, gr.update(value=maps, visible=maps is not None)
+    return headline, note, rows, result.attention_grid  # None without attention (see the note)
+
+
+def _shown_if_any(maps: object) -> dict:
+    """The maps' box, hidden for a model without attention instead of an empty frame."""
+    return gr.update(visible=maps is not None)
 
 
 def _captioned(path: str | None, beam_size: float, model: str) -> captioning.CaptionResult:
@@ -143,6 +147,14 @@ def build_tab() -> None:
         also_cleared=side_by_side.outputs,
         api_name=FAMILY.api_name,
         concurrency_id=MODEL_QUEUE,
+    )
+    captioned.success(
+        _shown_if_any,
+        attention,
+        attention,
+        api_visibility="private",
+        queue=False,
+        show_progress="hidden",
     )
     side_by_side.follow(
         captioned, _captioned, _summary, [picture, beam_size], model, "comparing the captions"
