@@ -272,15 +272,18 @@ def _search_batch(
     return beam_search(captioner.model, captioner.prepare(images), beam_size, alpha=alpha)
 
 
-_SEARCHES: dict[str, MicroBatcher] = {
-    BUILTIN: MicroBatcher(functools.partial(_search_batch, BUILTIN), name="captioning"),
-    SHOW_AND_TELL: MicroBatcher(
-        functools.partial(_search_batch, SHOW_AND_TELL), name="captioning-show-and-tell"
-    ),
-}
-"""Concurrent single-picture requests to one built-in model share one beam search (see
+_SEARCH = MicroBatcher(functools.partial(_search_batch, BUILTIN), name="captioning")
+"""Concurrent single-picture requests to the attention model share one beam search (see
 multimodal_core.batching)."""
-_SEARCH = _SEARCHES[BUILTIN]
+_SEARCH_SHOW_AND_TELL = MicroBatcher(
+    functools.partial(_search_batch, SHOW_AND_TELL), name="captioning-show-and-tell"
+)
+"""The same for Show and Tell."""
+
+
+def _batcher(name: str) -> MicroBatcher:
+    """The batcher of built-in model ``name``, looked up when called (tests swap them)."""
+    return _SEARCH if name == BUILTIN else _SEARCH_SHOW_AND_TELL
 
 
 def caption_images(
@@ -339,7 +342,7 @@ def _caption_builtin(
 ) -> CaptionResult:
     captioner: BuiltinCaptioner = hub.get(builtin.name)
     alpha = captioner.length_alpha if alpha is None else alpha
-    hyps = _SEARCHES[builtin.name](image, key=(beam_size, alpha))
+    hyps = _batcher(builtin.name)(image, key=(beam_size, alpha))
     beams = [_beam(captioner.vocab, h) for h in hyps]
     best = hyps[0]
     sheet = None
