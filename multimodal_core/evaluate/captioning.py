@@ -390,6 +390,15 @@ def _stated(value: float, stated: int) -> str:
     return f"{value:.3f} ({stated})" if stated else "- (0)"
 
 
+def _claim_cells(r: dict) -> str:
+    """Object F1, count, position and relation accuracy as table cells."""
+    return (
+        f"| {r['object_f1']:.3f} | {r['count_acc']:.3f} "
+        f"| {_stated(r['position_acc'], r['positions_stated'])} "
+        f"| {_stated(r['relation_acc'], r['relations_stated'])} |"
+    )
+
+
 def objects_table(results: dict[str, dict], decoders: tuple[str, ...] = DECODERS) -> list[str]:
     """Rows of the figures by number of objects, for one or more models (by label)."""
     rows = [
@@ -402,9 +411,7 @@ def objects_table(results: dict[str, dict], decoders: tuple[str, ...] = DECODERS
             for count, r in result["results"][decoder]["by_objects"].items():
                 rows.append(
                     f"| {label} | {decoder} | {count} | {r['scenes']} | {r['bleu4']:.3f} "
-                    f"| {r['cider']:.3f} | {r['object_f1']:.3f} | {r['count_acc']:.3f} "
-                    f"| {_stated(r['position_acc'], r['positions_stated'])} "
-                    f"| {_stated(r['relation_acc'], r['relations_stated'])} |"
+                    f"| {r['cider']:.3f} {_claim_cells(r)}"
                 )
     return rows
 
@@ -425,10 +432,7 @@ def ablation_table(results: dict[str, dict]) -> str:
             r = result["results"][decoder]
             rows.append(
                 f"| {name} | {decoder} | {r['bleu1']:.3f} | {r['bleu2']:.3f} | {r['bleu3']:.3f} "
-                f"| {r['bleu4']:.3f} | {r['cider']:.3f} | {r['object_f1']:.3f} "
-                f"| {r['count_acc']:.3f} | {_stated(r['position_acc'], r['positions_stated'])} "
-                f"| {_stated(r['relation_acc'], r['relations_stated'])} "
-                f"| {r['mean_words']:.1f} |"
+                f"| {r['bleu4']:.3f} | {r['cider']:.3f} {_claim_cells(r)} {r['mean_words']:.1f} |"
             )
     rows += ["", *objects_table(results, ABLATION_DECODERS)]
     return "\n".join(rows)
