@@ -91,7 +91,7 @@ def test_caption_image_returns_sorted_beams_and_maps(tiny_checkpoint: Path, pict
     assert best.log_prob == pytest.approx(float(np.log(best.token_probs).sum()), abs=1e-4)
     assert result.attention_grid.dtype == np.uint8 and result.attention_grid.ndim == 3
     assert result.details["length_alpha"] == 0.7  # the checkpoint's default
-    assert "pretrained BLIP" in result.note  # threshold 0: every random caption is "unsure"
+    assert captioning.out_of_world_note() in result.note  # threshold 0: every caption "unsure"
     json.dumps(result.to_dict())
 
 
@@ -194,7 +194,7 @@ def test_tab_serves_the_caption_endpoint(tiny_checkpoint: Path, picture: Path) -
     finally:
         demo.close()
     assert headline.startswith("## ")
-    assert "pretrained BLIP" in str(note)
+    assert "does not look like the synthetic world" in str(note)
     assert len(beams["data"]) == 3 and beams["headers"][:2] == ["rank", "caption"]
     assert Path(grid).is_file()
 
@@ -237,7 +237,7 @@ def test_show_and_tell_takes_the_out_of_world_check(
         pytest.skip("the out-of-world check is not shipped in checkpoints/")
     noise = captioning.caption_image(picture, beam_size=2, model="show_and_tell")
     assert noise.in_world is False and 0.0 <= noise.in_world_score < 1.0
-    assert noise.note.startswith(captioning.OUT_OF_WORLD_NOTE)
+    assert noise.note.startswith(captioning.out_of_world_note())
     scene = REAL_CHECKPOINTS.parent / "examples" / "captioning" / "scene_00.png"
     if scene.is_file():
         world = captioning.caption_image(scene, beam_size=2, model="show_and_tell")

@@ -140,7 +140,7 @@ def test_captioning_carries_the_check(held_out_photo: Path) -> None:
 
     photo = captioning.caption_image(held_out_photo, beam_size=2)
     scene = captioning.caption_image(WORLD_SCENE, beam_size=2)
-    assert photo.in_world is False and photo.note == captioning.OUT_OF_WORLD_NOTE
+    assert photo.in_world is False and photo.note == captioning.out_of_world_note()
     assert scene.in_world is True and scene.note == ""
     assert scene.to_dict()["in_world_score"] == scene.in_world_score > photo.in_world_score
 

@@ -55,11 +55,11 @@ NO_ATTENTION_NOTE = (
     "Show and Tell has no attention: it sees the whole picture once, as one vector, before the "
     "first word."
 )
-OUT_OF_WORLD_NOTE = (
-    "This picture does not look like the synthetic world the built-in model was trained on "
-    "(emoji on plain or textured backgrounds), so its caption is likely wrong. "
-    "For photos, choose the pretrained BLIP model."
-)
+
+
+def out_of_world_note() -> str:
+    """The built-in models' sentence for a picture from outside their world."""
+    return world_check.out_of_world_note("caption", world_check.where_to_go(CHOICES, "photos"))
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,7 @@ def _caption_builtin(
         out_of_world = captioner.looks_out_of_world(best, beams[0].text)
     else:  # the calibrated check, which flags more photos at fewer world scenes (its card)
         out_of_world = not check.in_world
-    notes = [OUT_OF_WORLD_NOTE] if out_of_world else []
+    notes = [out_of_world_note()] if out_of_world else []
     if not captioner.has_attention:
         notes.append(NO_ATTENTION_NOTE)
     details = {"length_alpha": alpha, "mean_token_log_prob": mean_lp}
