@@ -421,8 +421,8 @@ def test_words_tab_answers_an_analogy_and_maps_it(page) -> None:
     page.locator("#words-run").click()
     expect_text(page.locator("#words-heading"), "queen", RESULT_TIMEOUT_MS)
     page.locator("#words-map img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    shoot(page, "words")
     page.locator("#words-query input, #words-query textarea").first.fill("kingz")
     page.locator("#words-run").click()
     page.get_by_text("kingz", exact=False).filter(visible=True).first.wait_for(timeout=30_000)
     assert "queen" not in page.locator("#words-heading").inner_text()  # cleared, not stale
-    shoot(page, "words")

@@ -11,25 +11,18 @@ from multimodal_core.ui.common import user_errors
 
 FAMILY = registry.family("status")
 
-MARKS = {
-    "ready": "✅",
-    "loads on first use": "💤",
-    "downloads on first use": "⬇️",
-    "needs internet": "🌐",
-}
 LEGEND = (
-    "✅ **ready**: loaded and waiting · 💤 **loads on first use**: on this machine, loaded the "
-    "first time someone uses it (a few seconds) · ⬇️ **downloads on first use**: fetched from the "
-    "Hugging Face Hub the first time · 🌐 **needs internet**: not on this machine and the internet "
-    "cannot be reached · ❌ **failed**: the reason is given; the next request tries again"
+    "**ready**: loaded and waiting · **loads on first use**: on this machine, loaded the first "
+    "time someone uses it (a few seconds) · **downloads on first use**: fetched from the Hugging "
+    "Face Hub the first time · **needs internet**: not on this machine, and the internet cannot "
+    "be reached · **failed**: the reason is given; the next request tries again"
 )
 
 
 def _in_words() -> str:
     lines = ["| Tab | Model | State |", "|---|---|---|"]
     for row in status.choice_states():
-        mark = MARKS.get(row.state, "❌")
-        lines.append(f"| {row.tab} | {row.choice} | {mark} {row.state} |")
+        lines.append(f"| {row.tab} | {row.choice} | **{row.state}** |")
     return "\n".join(lines)
 
 
