@@ -25,6 +25,7 @@ import torch
 
 from multimodal_core.decoding import greedy_decode
 from multimodal_core.evaluate.metrics import caption_scores
+from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
 from multimodal_core.models.show_attend_tell import (
     ShowAttendTell,
     ShowAttendTellConfig,
@@ -39,6 +40,9 @@ from multimodal_core.world.scenes import Scene
 from multimodal_core.world.splits import scene_in_split
 
 logger = logging.getLogger(__name__)
+
+Captioner = ShowAttendTell | ShowAndTell
+"""The built-in captioners this loop trains: the attention model and its ablation."""
 
 CLASS_INDEX: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
 """Region-label ids: catalogue order (+1; 0 is background)."""
@@ -156,7 +160,7 @@ def validation_set(n: int, size: int) -> tuple[torch.Tensor, list[list[str]]]:
 
 
 def validate(
-    model: ShowAttendTell, vocab: Vocabulary, images: torch.Tensor, refs: list[list[str]]
+    model: Captioner, vocab: Vocabulary, images: torch.Tensor, refs: list[list[str]]
 ) -> dict[str, float]:
     """Greedy captions of the validation scenes, scored against all their references."""
     model.eval()
@@ -176,7 +180,7 @@ def progress(args: TrainArgs, cpu: float, wall: float) -> float:
     return done
 
 
-def save_best(model: ShowAttendTell, vocab: Vocabulary, args: TrainArgs, record: dict) -> None:
+def save_best(model: Captioner, vocab: Vocabulary, args: TrainArgs, record: dict) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(args.out)
     vocab.save(args.out)
@@ -214,17 +218,32 @@ def train(args: TrainArgs) -> dict:
             logger.info("resume: new region head %s; the optimiser starts afresh", missing)
         else:
             optimizer.load_state_dict(resume.weights["optimizer"])
-    # the weights are loaded above (the region head may be new): only the counters here
+    return fit(args, model, vocab, config, optimizer, resume, "multimodal_core.train.captioning")
+
+
+def fit(
+    args: TrainArgs,
+    model: Captioner,
+    vocab: Vocabulary,
+    config: ShowAttendTellConfig | ShowAndTellConfig,
+    optimizer: torch.optim.Optimizer,
+    resume: scaffold.ResumeState | None,
+    module: str,
+) -> dict:
+    """The training loop both built-in captioners share (``train.show_and_tell`` is the
+    ablation): replay buffer, cosine schedule, greedy BLEU-4 validation, best checkpoint and
+    resume state. ``model`` and ``optimizer`` already hold any resumed weights; ``module`` is
+    the command recorded in the card."""
     step, elapsed, best, first_scene = scaffold.resume_run(resume, {}, {"bleu4": -1.0})
     cpu_used = float(resume.record["cpu"]) if resume is not None else 0.0
     n_params = scaffold.parameter_count(model)
-    logger.info("model: %d parameters, %d regions; args %s", n_params, config.num_regions, args)
+    logger.info("model: %d parameters, %d words; args %s", n_params, len(vocab), args)
 
     rng = np.random.default_rng([args.seed, step])
     val_images, val_refs = validation_set(args.val_scenes, config.image_size)
     buffer = SceneBuffer(args.buffer_size, config.image_size, first_scene, config.grid_size)
     buffer.add(min(args.buffer_size, max(args.batch_size, args.buffer_size // 3)))
-    command = scaffold.command_line("multimodal_core.train.captioning")
+    command = scaffold.command_line(module)
     model.train()
     clock = scaffold.Clock(elapsed, cpu_used)
     window_loss, window_region, window_start = [], [], time.perf_counter()
