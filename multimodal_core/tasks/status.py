@@ -52,8 +52,12 @@ class ChoiceState:
     "failed: <why>"."""
 
 
-def _in_words(names: tuple[str, ...], found: dict[str, availability.Availability]) -> str:
-    rows = {row.name: row for row in hub.status()}
+def _in_words(
+    names: tuple[str, ...],
+    rows: dict[str, hub.ModelStatus],
+    found: dict[str, availability.Availability],
+) -> str:
+    """One choice's state from the hub's rows and the start-up probe's answer."""
     failed = [rows[name].error for name in names if rows[name].state == "failed"]
     if failed:
         return f"failed: {failed[0]}"
@@ -70,11 +74,13 @@ def choice_states() -> list[ChoiceState]:
     """Every model choice of every tab, in the app's order, with its state in words."""
     tasks.import_all()
     found = availability.result()
+    rows = {row.name: row for row in hub.status()}
     states = []
     for family in registry.FAMILIES:
         choices = getattr(
             importlib.import_module(f"multimodal_core.tasks.{family.name}"), "CHOICES", None
         )
         for choice in () if choices is None else choices.choices:
-            states.append(ChoiceState(family.title, choice.label, _in_words(choice.models, found)))
+            state = _in_words(choice.models, rows, found)
+            states.append(ChoiceState(family.title, choice.label, state))
     return states
