@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from multimodal_core.decoding import banned_tokens, beam_search, greedy_decode
-from multimodal_core.models.show_and_tell import POOLINGS, ShowAndTell, ShowAndTellConfig
+from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
 
 CAPTIONS = torch.tensor([[1, 4, 5, 6, 2], [1, 7, 2, 0, 0], [1, 8, 9, 2, 0]])
 
@@ -19,7 +19,7 @@ CAPTIONS = torch.tensor([[1, 4, 5, 6, 2], [1, 7, 2, 0, 0], [1, 8, 9, 2, 0]])
 def tiny_config(**overrides: object) -> ShowAndTellConfig:
     values = dict(
         vocab_size=11, image_size=32, encoder_channels=(4, 8), encoder_dim=8, embed_dim=8,
-        decoder_dim=16, max_length=6,
+        decoder_dim=16, max_length=6, image_channels=4, image_grid=2, image_dim=16,
     )  # fmt: skip
     values.update(overrides)
     return ShowAndTellConfig(**values)
@@ -47,12 +47,11 @@ def test_forward_shapes_no_nans_and_every_parameter_learns() -> None:
         ShowAndTell(tiny_config())(images, CAPTIONS, labels)
 
 
-@pytest.mark.parametrize("pooling", POOLINGS)
-def test_teacher_forcing_equals_stepping_and_the_image_is_read_once(pooling: str) -> None:
+def test_teacher_forcing_equals_stepping_and_the_image_is_read_once() -> None:
     """``forward`` (one LSTM call over the sequence) gives the logits that ``init_state`` and
     ``step`` give one token at a time, as decoding drives them; a step never reads the image."""
     torch.manual_seed(1)
-    model = ShowAndTell(tiny_config(pooling=pooling)).eval()
+    model = ShowAndTell(tiny_config()).eval()
     images = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         forced = model(images, CAPTIONS).logits
@@ -152,7 +151,8 @@ def test_beams_are_sorted_with_a_one_column_attention() -> None:
         ({"dropout": 1.0}, "dropout"),
         ({"end_id": 1}, "distinct"),
         ({"decoder_dim": 0}, "positive"),
-        ({"pooling": "attention"}, "pooling"),
+        ({"image_grid": 3}, "divide"),
+        ({"image_dim": 0}, "positive"),
     ],
 )
 def test_config_validation(overrides: dict, match: str) -> None:

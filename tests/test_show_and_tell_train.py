@@ -14,8 +14,9 @@ from multimodal_core.train.show_and_tell import TrainArgs, parse_args, train
 
 def tiny_args(tmp_path: Path, **overrides: object) -> TrainArgs:
     values = dict(
-        out=tmp_path / "out", run_dir=tmp_path / "run", image_size=32, max_steps=2, batch_size=4,
-        buffer_size=8, fresh_per_step=2, val_scenes=4, val_every=2, vocab_scenes=5, log_every=1,
+        out=tmp_path / "out", run_dir=tmp_path / "run", image_size=32, image_grid=2, max_steps=2,
+        batch_size=4, buffer_size=8, fresh_per_step=2, val_scenes=4, val_every=2, vocab_scenes=5,
+        log_every=1,
     )  # fmt: skip
     values.update(overrides)
     return TrainArgs(**values)

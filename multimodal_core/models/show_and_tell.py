@@ -5,14 +5,17 @@ Implements Vinyals et al. 2015, "Show and Tell: A Neural Image Caption Generator
 CNN encoder (its :class:`~multimodal_core.models.show_attend_tell.Encoder`, coordinate channels
 included) and the same vocabulary, but the decoder never looks at the picture again.
 
-**The image is fed once, as the first input** (the paper's x_{-1} = W_e CNN(I)): the region
-features are averaged into one vector (the global average pooling of the paper's GoogLeNet),
-projected into the word-embedding space, and fed to the LSTM from a zero state before
-``<start>``. :meth:`ShowAndTell.init_state` runs that step, so the state it returns has already
-seen the image; every later step reads only the previous word. The output is the paper's
+**The image enters once, as the LSTM's initial state**: the 12 x 12 grid of region features is
+reduced to a few channels, average-pooled to a coarse grid and flattened into one fully connected
+layer (the fully connected top of a VGG-style CNN, which keeps where things are, unlike a global
+average), and h0, c0 come from that one vector, linearly (see :meth:`ShowAndTell.init_state`,
+which computes them); every later step reads only the previous word. The output is the paper's
 p_{t+1} = softmax(W h_t) (no deep output layer).
 
-What differs from the paper, and why: the encoder is trained from scratch (nothing can be
+What differs from the paper, and why: the paper feeds the vector as the first input x_{-1}
+instead of as the state; a first training of that form here (the mean region feature fed as
+x_{-1}) never learned to name the objects in an hour, and the initial state makes the two models
+differ by attention alone. The encoder is trained from scratch (nothing can be
 downloaded here) with the same optional training-only region head as the attention model
 (``region_classes > 0``), so both encoders get the same training signal and the comparison
 isolates the decoder; the paper's ensembles and scheduled choices are not used.
@@ -41,9 +44,7 @@ from multimodal_core.models.show_attend_tell import (
     StepOutput,
 )
 
-__all__ = ["POOLINGS", "ImageMemory", "ShowAndTell", "ShowAndTellConfig"]
-
-POOLINGS = ("mean", "mean_max")
+__all__ = ["ImageMemory", "ShowAndTell", "ShowAndTellConfig"]
 
 
 @dataclass
@@ -56,15 +57,16 @@ class ShowAndTellConfig(ConfigMixin):
         image_size (int, defaults to 96): side of the square RGB input in pixels.
         encoder_channels (tuple[int, ...], defaults to (24, 48, 128)): channels of the encoder
             stages, each halving the resolution.
-        encoder_dim (int, defaults to 128): size of a region feature before pooling.
-        embed_dim (int, defaults to 64): word embedding size, also the image vector's size.
+        encoder_dim (int, defaults to 128): size of a region feature.
+        embed_dim (int, defaults to 64): word embedding size.
         decoder_dim (int, defaults to 256): LSTM hidden size.
         dropout (float, defaults to 0.1): dropout before the output layer.
         max_length (int, defaults to 40): default decoding limit in tokens, <end> included.
-        pooling (str, defaults to "mean"): how the region features become the one image vector:
-            "mean" (the paper's global average pooling) or "mean_max" (the mean and the maximum
-            of every feature, concatenated: an object covering a few regions then shows in the
-            maximum instead of being averaged away by the background).
+        image_channels (int, defaults to 32): channels each region feature is reduced to before
+            the grid is flattened (keeps the fully connected layer small).
+        image_grid (int, defaults to 6): side of the coarse grid the region grid is average-pooled
+            to; it must divide the region grid's side.
+        image_dim (int, defaults to 512): size of the one image vector.
         region_classes (int, defaults to 0): when > 0, a training-only linear head on the region
             features predicts the class under each region (0 = background).
         region_loss_weight (float, defaults to 1.0): weight of that auxiliary loss.
@@ -82,7 +84,9 @@ class ShowAndTellConfig(ConfigMixin):
     decoder_dim: int = 256
     dropout: float = 0.1
     max_length: int = 40
-    pooling: str = "mean"
+    image_channels: int = 32
+    image_grid: int = 6
+    image_dim: int = 512
     region_classes: int = 0
     region_loss_weight: float = 1.0
 
@@ -93,15 +97,26 @@ class ShowAndTellConfig(ConfigMixin):
             raise ValueError(f"vocab_size must be at least 5, got {self.vocab_size}")
         if len(set(specials)) != 4 or not all(0 <= i < self.vocab_size for i in specials):
             raise ValueError(f"special token ids must be distinct and < vocab_size, got {specials}")
-        sizes = (*self.encoder_channels, self.encoder_dim, self.embed_dim, self.decoder_dim)
+        sizes = (
+            *self.encoder_channels,
+            self.encoder_dim,
+            self.embed_dim,
+            self.decoder_dim,
+            self.image_channels,
+            self.image_grid,
+            self.image_dim,
+        )
         if not self.encoder_channels or min(sizes) <= 0 or self.max_length <= 0:
             raise ValueError("channels, sizes and max_length must be positive")
         if self.image_size % (2 ** len(self.encoder_channels)) != 0:
             raise ValueError(
                 f"image_size ({self.image_size}) must be divisible by 2 ** len(encoder_channels)"
             )
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.grid_size % self.image_grid != 0:
+            raise ValueError(
+                f"image_grid ({self.image_grid}) must divide the region grid's side "
+                f"({self.grid_size})"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.region_classes < 0 or self.region_loss_weight < 0:
@@ -109,7 +124,7 @@ class ShowAndTellConfig(ConfigMixin):
 
     @property
     def grid_size(self) -> int:
-        """Side of the encoder's region grid (pooled into one vector here)."""
+        """Side of the encoder's region grid (flattened into one vector here)."""
         return self.image_size // 2 ** len(self.encoder_channels)
 
 
@@ -133,7 +148,7 @@ class ImageMemory:
 
 
 class ShowAndTell(PretrainedModel):
-    """Image captioner: the attention model's :class:`Encoder`, mean-pooled, then an LSTM."""
+    """Image captioner: the attention model's :class:`Encoder`, one image vector, then an LSTM."""
 
     config_class = ShowAndTellConfig
     memory_format = torch.channels_last  # as the attention model: faster CPU convolutions
@@ -142,8 +157,14 @@ class ShowAndTell(PretrainedModel):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)  # type: ignore[arg-type]  # reads the shared fields only
-        pooled = config.encoder_dim * (2 if config.pooling == "mean_max" else 1)
-        self.image_embedding = nn.Linear(pooled, config.embed_dim)  # the paper's W_e
+        self.reduce = nn.Linear(config.encoder_dim, config.image_channels)  # a 1x1 convolution
+        flat = config.image_channels * config.image_grid**2
+        # The region features grow large under the region head's loss; unnormalised they
+        # saturate the tanh of h0, c0 and no gradient reaches the image (seen in training).
+        self.image_norm = nn.LayerNorm(flat)
+        self.image_vector = nn.Linear(flat, config.image_dim)  # the CNN's fully connected top
+        self.init_h = nn.Linear(config.image_dim, config.decoder_dim)
+        self.init_c = nn.Linear(config.image_dim, config.decoder_dim)
         self.embedding = nn.Embedding(
             config.vocab_size, config.embed_dim, padding_idx=config.pad_id
         )
@@ -160,16 +181,20 @@ class ShowAndTell(PretrainedModel):
         """images (B, 3, H, W) in [0, 1] -> memory of B images."""
         return ImageMemory(self.encoder(images))
 
+    def image_vectors(self, memory: ImageMemory) -> torch.Tensor:
+        """The one vector per row (R, image_dim) that is all the decoder learns of its picture."""
+        g = self.config.grid_size
+        reduced = self.reduce(memory.features)  # (R, N, C)
+        grid = reduced.transpose(1, 2).reshape(-1, self.config.image_channels, g, g)
+        pooled = F.adaptive_avg_pool2d(grid, self.config.image_grid)  # (R, C, G, G)
+        return F.relu(self.image_vector(self.image_norm(pooled.flatten(1))))
+
     def init_state(self, memory: ImageMemory) -> DecoderState:
-        """The LSTM state after reading the image vector from a zero state: the only time the
-        decoder sees the picture."""
-        features = memory.features  # (R, N, D)
-        pooled = features.mean(dim=1)
-        if self.config.pooling == "mean_max":
-            pooled = torch.cat([pooled, features.amax(dim=1)], dim=1)  # (R, 2D)
-        image = self.image_embedding(pooled)  # (R, E)
-        _, (h, c) = self.lstm(image[:, None])
-        return DecoderState(h[0], c[0])
+        """h0, c0 from the image vector, the only time the decoder sees the picture. Linear, with
+        no tanh: with one, training drove h0 into saturation at the same value for every picture
+        (a language model's start state) and no gradient reached the image again."""
+        vector = self.image_vectors(memory)
+        return DecoderState(self.init_h(vector), self.init_c(vector))
 
     def step(self, tokens: torch.Tensor, state: DecoderState, memory: ImageMemory) -> StepOutput:
         """Feed the previous tokens (R,) and get the logits of the next ones (R, V); ``memory``

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from multimodal_core.models.show_and_tell import POOLINGS, ShowAndTell, ShowAndTellConfig
+from multimodal_core.models.show_and_tell import ShowAndTell, ShowAndTellConfig
 from multimodal_core.models.show_attend_tell import Vocabulary
 from multimodal_core.settings import REPO_ROOT
 from multimodal_core.train import captioning, scaffold
@@ -33,9 +33,7 @@ class TrainArgs(captioning.TrainArgs):
 
     out: Path = REPO_ROOT / "checkpoints" / "show_and_tell"  # where the best checkpoint goes
     run_dir: Path = REPO_ROOT / "runs" / "show_and_tell"  # resume state (git-ignored)
-    pooling: str = field(
-        default="mean", metadata={"choices": POOLINGS}
-    )  # region features -> one vector
+    image_grid: int = 6  # the coarse grid flattened into the image vector; divides the region grid
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
@@ -57,7 +55,7 @@ def train(args: TrainArgs) -> dict:
             image_size=args.image_size,
             region_classes=len(captioning.CLASS_INDEX) + 1 if args.region_loss_weight > 0 else 0,
             region_loss_weight=args.region_loss_weight,
-            pooling=args.pooling,
+            image_grid=args.image_grid,
         )
     model = ShowAndTell(config).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
