@@ -349,6 +349,16 @@ FLAT_SPAN = 1e-3
 """Cosine differences below this are rounding noise, not a region that stands out."""
 
 
+def smoothed_grid(similarity: torch.Tensor, smoothing: int = 1) -> torch.Tensor:
+    """Grid similarities (B, g, g) -> (B, 1, g, g), each cell averaged with its neighbours in a
+    smoothing x smoothing window shrunk at the border (1: unchanged): the map's cells as
+    :func:`pixel_map` ranks them."""
+    grid = similarity[:, None].float()
+    if smoothing > 1:
+        grid = F.avg_pool2d(grid, smoothing, 1, smoothing // 2, count_include_pad=False)
+    return grid
+
+
 def pixel_map(
     similarity: torch.Tensor, height: int, width: int, smoothing: int = 1
 ) -> torch.Tensor:
@@ -363,9 +373,7 @@ def pixel_map(
     comes from *relative to the rest of the picture*, and a picture whose background is as warm
     as its objects is not lit all over. A flat map (no region stands out) becomes all zeros.
     """
-    grid = similarity[:, None].float()  # (B, 1, g, g)
-    if smoothing > 1:
-        grid = F.avg_pool2d(grid, smoothing, 1, smoothing // 2, count_include_pad=False)
+    grid = smoothed_grid(similarity, smoothing)  # (B, 1, g, g)
     up = F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)[:, 0]
     low = grid.flatten(1).quantile(BACKGROUND_QUANTILE, dim=1)[:, None, None]
     high = up.amax(dim=(1, 2), keepdim=True)

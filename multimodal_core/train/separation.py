@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from multimodal_core import audio
-from multimodal_core.models.localization import SoundLocalizer
+from multimodal_core.models.localization import SoundLocalizer, smoothed_grid
 from multimodal_core.models.out_of_world import hearing_config
 from multimodal_core.models.sound_of_pixels import (
     LEVEL_RMS,
@@ -92,9 +91,8 @@ def peak_features(
     grid = localizer.visual(picture)[0]  # (D, g, g)
     mels = audio.log_mel(torch.from_numpy(item.clips), hearing_config(localizer.config))
     sounds = localizer.audio(mels)  # (N, D)
-    similarity = torch.einsum("dhw,nd->nhw", grid, sounds)[:, None]
-    smoothing = localizer.config.map_smoothing
-    smooth = F.avg_pool2d(similarity, smoothing, 1, smoothing // 2, count_include_pad=False)
+    similarity = torch.einsum("dhw,nd->nhw", grid, sounds)
+    smooth = smoothed_grid(similarity, localizer.config.map_smoothing)
     g = grid.shape[-1]
     cells = smooth.flatten(1).topk(k, dim=1).indices  # (N, k)
     return torch.stack(
