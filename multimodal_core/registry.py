@@ -2,10 +2,11 @@
 
 A family called ``name`` lives in ``tasks/<name>.py`` (its typed API and model choices),
 ``ui/<name>.py`` (its tab), ``cli/<name>.py`` (its command) and, when it has a built-in model to
-measure, ``evaluate/<name>.py``. The app, the CLI, the evaluation entry point, the load bench and
-the tests read :data:`FAMILIES`, so a new family is one line here and the files it names; no other
-list of tabs or endpoints exists. This module imports nothing of the project, so any layer may
-read it.
+measure, ``evaluate/<name>.py``; its endpoint and command are spelled by its ``verb`` where it
+has one (``/separate``), else by its name. The app, the CLI, the evaluation entry point, the load
+bench and the tests read :data:`FAMILIES`, so a new family is one line here and the files it
+names; no other list of tabs or endpoints exists. This module imports nothing of the project, so
+any layer may read it.
 """
 
 from __future__ import annotations
@@ -24,22 +25,33 @@ class TaskFamily:
     group: str
     """The lecture's family it belongs to (one of :data:`GROUPS`): the app nests its tab there."""
     evaluated: bool = False
-    """Whether ``python -m multimodal_core.evaluate <command>`` measures its built-in model."""
+    """Whether ``python -m multimodal_core.evaluate <evaluation>`` measures its built-in model."""
+    verb: str | None = None
+    """What a person asks for, when the name is a noun that reads badly as a command
+    (``separate``, not ``separation``): the HTTP endpoint and the CLI subcommand; None: the
+    name."""
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier() or self.name != self.name.lower():
-            raise ValueError(f"a family name must be a lower-case identifier, not {self.name!r}")
+        for spelling in (self.name, self.verb or self.name):
+            if not spelling.isidentifier() or spelling != spelling.lower():
+                raise ValueError(f"names and verbs are lower-case identifiers, not {spelling!r}")
         if self.group not in GROUPS:
             raise ValueError(f"{self.name}: group {self.group!r} is not one of {GROUPS}")
 
     @property
     def api_name(self) -> str:
-        """The tab's one public HTTP endpoint, without its slash."""
-        return self.name
+        """The tab's one public HTTP endpoint, without its slash: the verb, else the name."""
+        return self.verb or self.name
 
     @property
     def command(self) -> str:
-        """The CLI subcommand and the evaluation's name: the name with hyphens."""
+        """The CLI subcommand: the endpoint's name with hyphens."""
+        return self.api_name.replace("_", "-")
+
+    @property
+    def evaluation(self) -> str:
+        """The evaluation's name (``python -m multimodal_core.evaluate <evaluation>``): the
+        name with hyphens, since it measures the model, not the act."""
         return self.name.replace("_", "-")
 
 
@@ -53,6 +65,7 @@ FAMILIES: tuple[TaskFamily, ...] = (
     TaskFamily("voice_to_face", "Voice to face", "Translating", evaluated=True),
     TaskFamily("vqa", "Visual QA", "Reasoning", evaluated=True),
     TaskFamily("localization", "Sound localization", "Reasoning", evaluated=True),
+    TaskFamily("separation", "Separate sounds", "Reasoning", evaluated=True, verb="separate"),
     TaskFamily("sound", "Sound", "Tools"),
     TaskFamily("status", "Status", "Tools"),
 )

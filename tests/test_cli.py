@@ -55,7 +55,7 @@ def test_every_measured_family_has_an_evaluation_with_its_name() -> None:
 
     commands = evaluations()
     for family in FAMILIES:
-        assert (family.command in commands) == family.evaluated, family.name
+        assert (family.evaluation in commands) == family.evaluated, family.name
     for name in commands.values():
         module = importlib.import_module(f"multimodal_core.evaluate.{name}")
         assert callable(module.add_arguments) and callable(module.run), name

@@ -1,8 +1,8 @@
 """``python -m multimodal_core``: one subcommand per task family (multimodal_core.registry).
 
 A family's ``cli/<name>.py`` has ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``
-returning an exit code; its command is the family's name with hyphens. Commands print a human
-answer, or with ``--json`` one JSON object on the last line.
+returning an exit code; its command is the family's verb, else its name, with hyphens. Commands
+print a human answer, or with ``--json`` one JSON object on the last line.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """``python -m multimodal_core.evaluate <task> [--json]``: evaluate one built-in model.
 
-Every task family the registry marks ``evaluated`` has ``evaluate/<name>.py``, run as its command
-(``text-to-image``); :data:`JUDGES` adds the models that judge others and have no tab. A module
-has ``add_arguments(parser)`` and ``run(args) -> dict``. The human table comes first, with or
+Every task family the registry marks ``evaluated`` has ``evaluate/<name>.py``, run by its
+evaluation name (``text-to-image``, ``separation``: the family's name, not its verb);
+:data:`JUDGES` adds the models that judge others and have no tab. A module has
+``add_arguments(parser)`` and ``run(args) -> dict``. The human table comes first, with or
 without ``--json``; the last line printed is always one JSON object, so scripts can read
 ``tail -n 1``.
 """
@@ -25,8 +26,8 @@ the out-of-world head tells every picture-reading tab whether a picture is from 
 
 
 def evaluations() -> dict[str, str]:
-    """Command -> module name in evaluate/, in the tabs' order, then the judges."""
-    measured = {f.command: f.name for f in FAMILIES if f.evaluated}
+    """Evaluation name -> module name in evaluate/, in the tabs' order, then the judges."""
+    measured = {f.evaluation: f.name for f in FAMILIES if f.evaluated}
     return {**measured, **JUDGES}
 
 

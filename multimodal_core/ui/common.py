@@ -120,18 +120,21 @@ def cleared_first(
     outputs: list,
     *,
     also_cleared: Sequence[Any] = (),
+    kept: Sequence[Any] = (),
     **event: Any,
 ) -> Any:
     """``trigger(fn, inputs, outputs, **event)``, after the outputs (and ``also_cleared``) are
     emptied in the browser: a request that fails never leaves the last result on screen beside
-    its error. API clients calling the event's ``api_name`` run ``fn`` alone. On a phone the
-    result lies below the controls, so the page scrolls to the first output (when it has an
+    its error. Outputs in ``kept`` stay until the new result replaces them (a picture the person
+    clicks on to ask). API clients calling the event's ``api_name`` run ``fn`` alone. On a phone
+    the result lies below the controls, so the page scrolls to the first output (when it has an
     ``elem_id``) as the button is pressed, and the result arrives in view."""
     emptied_outputs = [*outputs, *also_cleared]
+    kept_ids = {id(component) for component in kept}
 
     def clear() -> Any:
         hidden = [gr.update(value=None, visible=False) for _ in also_cleared]
-        emptied_values = [None for _ in outputs] + hidden
+        emptied_values = [gr.update() if id(o) in kept_ids else None for o in outputs] + hidden
         return emptied_values[0] if len(emptied_values) == 1 else tuple(emptied_values)
 
     first_id = outputs[0].elem_id
