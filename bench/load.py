@@ -6,7 +6,8 @@ result pictures are not downloaded: a browser fetches them apart, outside the qu
 time from one client, then from ``--users`` clients at once, each sending ``--requests`` in a row.
 The requests cycle through the tabs' built-in models with the files in ``examples/`` and the
 text-to-image tab's example prompts (four pictures each): captioning, VQA, text to image, sound
-localization, voice to face and sound analysis. Reports requests per second both ways,
+localization, separation (a click on each source of the example mixtures), voice to face and
+sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
 the CPU time per request of the server (its worker processes included) and of the clients,
 the items per forward pass of the batched models (``*_mean_batch_size``: do batches form?),
@@ -73,6 +74,12 @@ def _arguments() -> dict[str, list[tuple[Any, ...]]]:
     scenes = sorted(EXAMPLES.glob("scene_*.png"))
     voices = sorted(EXAMPLES.glob("voice_*.wav"))
     pairs = [(p, p.with_suffix(".wav")) for p in sorted(EXAMPLES.glob("localization_*.png"))]
+    mixtures = json.loads((EXAMPLES / "separation" / "examples.json").read_text())
+    clicks = [
+        (EXAMPLES / "separation" / m["image"], EXAMPLES / "separation" / m["audio"], *s["point"])
+        for m in mixtures
+        for s in m["sources"]
+    ]
     questions = ["how many pianos are there", "what is on the left", "is there a dog"]
     prompts = text_to_image.EXAMPLE_PROMPTS
     return {
@@ -81,23 +88,25 @@ def _arguments() -> dict[str, list[tuple[Any, ...]]]:
         "vqa": [(p, q, "builtin") for p, q in zip(scenes, itertools.cycle(questions))],
         "text_to_image": [(t, 4, seed, "builtin") for seed, t in enumerate(prompts)],
         "localization": [(p, a, "builtin") for p, a in pairs],
+        "separation": [(p, a, x, y, "builtin") for p, a, x, y in clicks],
         "voice_to_face": [(v, "builtin", 0) for v in voices],
         "sound": [(v,) for v in voices],
     }
 
 
 ENDPOINTS = tuple(f.api_name for f in FAMILIES if f.name in _arguments())
-"""Every tab that runs a model (the Status tab runs none), in the app's order."""
+"""Every tab that runs a model (the Status tab runs none), in the app's order, by endpoint."""
 
 
 def requests_mix(endpoints: tuple[str, ...] = ENDPOINTS) -> list[Request]:
     """One request per (tab, example) pair, tabs interleaved, so any prefix mixes the tabs;
-    only the tabs of ``endpoints``."""
+    only the tabs of ``endpoints`` (endpoint names, like ``separate``)."""
     arguments = _arguments()
+    family_of = {f.api_name: f.name for f in FAMILIES}
     asked = list(dict.fromkeys(endpoints))
-    if missing := [name for name in asked if not arguments[name]]:
+    if missing := [name for name in asked if not arguments[family_of[name]]]:
         raise SystemExit(f"examples are missing in {EXAMPLES} for: {', '.join(missing)}")
-    per_tab = [[Request(f"/{name}", args) for args in arguments[name]] for name in asked]
+    per_tab = [[Request(f"/{name}", args) for args in arguments[family_of[name]]] for name in asked]
     tabs = [itertools.cycle(requests) for requests in per_tab]
     return [next(tab) for _ in range(max(map(len, per_tab))) for tab in tabs]
 

@@ -63,6 +63,8 @@ UPLOAD_SLOTS: dict[str, Slot] = {
     "/vqa.path": Slot("image", lambda f, g: (f, "what is on the left?", "builtin")),
     "/localization.image_path": Slot("image", lambda f, g: (f, g.audio, "builtin")),
     "/localization.audio_path": Slot("audio", lambda f, g: (g.image, f, "builtin"), True),
+    "/separate.image_path": Slot("image", lambda f, g: (f, g.audio, 4, 4, "builtin")),
+    "/separate.audio_path": Slot("audio", lambda f, g: (g.image, f, 4, 4, "builtin"), True),
     "/voice_to_face.path": Slot("audio", lambda f, g: (f, "builtin", 0), True),
     "/sound.path": Slot("audio", lambda f, g: (f,)),
 }
@@ -261,6 +263,9 @@ FAST_UPLOADS: list[tuple[str, str]] = [
     ("/localization.image_path", "empty.png"),
     ("/localization.audio_path", "silence.wav"),
     ("/localization.audio_path", "picture.tiff"),  # a picture into a recording slot
+    ("/separate.image_path", "sound_named.png"),  # a recording named as a picture
+    ("/separate.audio_path", "six_channel_192k.wav"),  # one second, six channels: separated
+    ("/separate.audio_path", "text_named.wav"),
     ("/voice_to_face.path", "random_bytes.ogg"),
     ("/voice_to_face.path", "telephone_8k.wav"),  # odd sample rate
     ("/sound.path", "ten_minutes.wav"),  # long: trimmed, said
