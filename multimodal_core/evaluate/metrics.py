@@ -187,3 +187,29 @@ def vqa_accuracy(
     result = {"acc": float(np.mean(every)) if every else 0.0, "n": len(every)}
     result["per_type"] = {t: round(float(np.mean(h)), 4) for t, h in sorted(right.items())}
     return result
+
+
+# ----- cross-modal retrieval -----------------------------------------------------------------
+
+
+def retrieval_ranks(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(Q, Q) scores of every query against every item, query i's true item in column i ->
+    (Q,) 1-based ranks of the true items. Items scored equal to the true one are ties broken at
+    random (identical captions score identically; the content oracle ties whole groups)."""
+    scores = np.asarray(scores)
+    if scores.ndim != 2 or scores.shape[0] != scores.shape[1]:
+        raise ValueError(f"need a square score matrix, got shape {scores.shape}")
+    true = np.diag(scores)[:, None]
+    higher = (scores > true).sum(1)
+    ties = (scores == true).sum(1) - 1  # other items scored exactly as the true one
+    return 1 + higher + rng.integers(0, ties + 1)
+
+
+def retrieval_scores(ranks: np.ndarray) -> dict[str, float]:
+    """Median rank and recall at 1, 5 and 10 (the share of queries whose true item ranks
+    within k), as the Recipe1M protocol reports them."""
+    ranks = np.asarray(ranks)
+    return {
+        "medr": float(np.median(ranks)),
+        **{f"r{k}": float((ranks <= k).mean()) for k in (1, 5, 10)},
+    }

@@ -122,13 +122,7 @@ class WorldClassifier(PretrainedModel):
         The loss is the mean binary cross-entropy over classes plus the background
         cross-entropy; both targets are needed for it.
         """
-        size = self.config.image_size
-        if images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (size, size):
-            raise ValueError(
-                f"expected images of shape (B, 3, {size}, {size}), got {tuple(images.shape)}"
-            )
-        x = self.cnn(images * 2.0 - 1.0)  # (B, D, g, g)
-        features = x.mean(dim=(2, 3))  # (B, D)
+        features = self.feature_map(images).mean(dim=(2, 3))  # (B, D)
         h = self.dropout(features)
         out = WorldClassifierOutput(self.objects(h), self.backgrounds(h), features)
         if object_targets is not None and background_targets is not None:
@@ -139,6 +133,16 @@ class WorldClassifier(PretrainedModel):
             ) / len(images)
             out.loss = bce + F.cross_entropy(out.background_logits, background_targets)
         return out
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, D, g, g): the last stage's map before pooling, for a reader that needs where
+        things are (the joint image-text space, ``models/joint_embedding.py``)."""
+        size = self.config.image_size
+        if images.dim() != 4 or images.shape[1] != 3 or images.shape[-2:] != (size, size):
+            raise ValueError(
+                f"expected images of shape (B, 3, {size}, {size}), got {tuple(images.shape)}"
+            )
+        return self.cnn(images * 2.0 - 1.0)
 
     def feature_statistics(self, images: torch.Tensor) -> torch.Tensor:
         """(B, statistics_dim): the spatial mean of every stage's map but the first, then the
