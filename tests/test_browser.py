@@ -165,6 +165,36 @@ def test_localization_tab_draws_the_heat_map(page) -> None:
     shoot(page, "localization")
 
 
+def test_separation_tab_separates_the_thing_clicked_on(page) -> None:
+    """Upload a picture and a mixture, click on one sounding thing in the shown picture: its
+    point is filled in, and the map, both sounds and the three spectrograms arrive."""
+    import json
+
+    folder = EXAMPLES / "separation"
+    entry = json.loads((folder / "examples.json").read_text())[0]
+    x, y = entry["sources"][0]["point"]
+    open_tab(page, "Separate sounds")
+    upload(page, "separation-picture", folder / entry["image"])
+    upload(page, "separation-recording", folder / entry["audio"])
+    shown = page.locator("#separation-map img")
+    shown.wait_for(state="attached", timeout=RESULT_TIMEOUT_MS)  # the picture to click on
+    shown.scroll_into_view_if_needed()  # on a phone it lies below the controls, loaded lazily
+    shown.wait_for(timeout=30_000)
+    box = shown.bounding_box()
+    side = 128  # the example scene's pixels
+    shown.click(position={"x": (x + 0.5) * box["width"] / side,
+                          "y": (y + 0.5) * box["height"] / side})  # fmt: skip
+    for name in ("mixture", "mask", "spectrogram"):
+        page.locator(f"#separation-{name} img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#separation-separated audio").first.wait_for(state="attached", timeout=30_000)
+    page.locator("#separation-rest audio").first.wait_for(state="attached", timeout=30_000)
+    clicked = [int(page.locator(f"#separation-{axis} input").input_value()) for axis in "xy"]
+    assert abs(clicked[0] - x) <= 1 and abs(clicked[1] - y) <= 1, clicked
+    expect_text(page.locator("#separation-note"), f"x = {clicked[0]}, y = {clicked[1]}")
+    assert "a sounding object" in page.locator("#separation-note").inner_text()
+    shoot(page, "separation")
+
+
 def test_voice_to_face_tab_draws_a_face_and_the_traits(page) -> None:
     open_tab(page, "Voice to face")
     upload(page, "face-voice", EXAMPLES / "voice_20000000.wav")

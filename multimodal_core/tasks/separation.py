@@ -104,11 +104,12 @@ class SeparationResult:
     """What the tab, the API and the CLI show.
 
     ``separated`` and ``rest`` (mixture minus separated) are mono float32 at ``sample_rate``.
-    ``point`` is the clicked (x, y) in the decoded picture's pixels. ``overlay`` is the
-    localization map of the whole mixture over the picture (where something of it sounds), with
-    a ring at the point. ``similarity`` is the localization model's match between the clicked
-    region and the separated sound; ``sounding`` says whether it reaches :data:`CLICK_CONFIDENT`.
-    ``share`` is the separated sound's part of the mixture's energy.
+    ``point`` is the clicked (x, y) in the decoded picture's pixels. ``overlay`` shows over the
+    picture where the localization model hears the separated sound or the rest (the things that
+    sound, worth clicking), with a ring at the point. ``similarity`` is the localization model's
+    match between the clicked region and the separated sound; ``sounding`` says whether it
+    reaches :data:`CLICK_CONFIDENT`. ``share`` is the separated sound's part of the mixture's
+    energy.
     """
 
     model: str
@@ -209,11 +210,11 @@ def _point(x: float | None, y: float | None, width: int, height: int) -> tuple[i
 @dataclass(frozen=True)
 class _Separated:
     """What the models give for one click, on the CPU in float32: the localization similarities
-    (g, g) of the mixture and of the separated sound over the picture, the mixture's STFT
+    (g, g) of the separated sound and of the rest over the picture, the mixture's STFT
     magnitude and the mask on its bins (n_bins, frames), and the separated waveform."""
 
-    mixture_grid: torch.Tensor
     separated_grid: torch.Tensor
+    rest_grid: torch.Tensor
     magnitude: torch.Tensor
     mask: torch.Tensor
     wave: torch.Tensor
@@ -228,7 +229,7 @@ def separate_at(
     point: tuple[int, int],
 ) -> _Separated:
     """The models alone: the region vector at ``point``, the mask and the separated sound, and
-    what the localization model hears of the mixture and of the separated sound."""
+    where in the picture the localization model hears the separated sound and the rest."""
     param = next(localizer.parameters())
     pictures = localization.prepare_image(image, localizer.config.image_size)
     regions = localizer.visual(pictures.to(param.device, param.dtype))[0]  # (D, g, g)
@@ -236,7 +237,8 @@ def separate_at(
     visual = region_feature(regions, *point, width, height, separator.config.region_window)
     samples = torch.from_numpy(mixture).to(separator.window.device)
     masks, waves = separator.separate(samples, visual[None].to(samples.device))  # (1, ...)
-    heard = [mixture, waves[0].float().cpu().numpy()]
+    wave = waves[0].float().cpu().numpy()
+    heard = [wave, mixture - wave]
     mels = torch.stack([localization.log_mel_features(localizer, s) for s in heard])
     flat = regions.flatten(1).t()[None]  # (1, g*g, D)
     _, similarity, _ = localizer.scores(flat, localizer.audio(mels.to(param.device, param.dtype)))
@@ -325,9 +327,10 @@ def separate(
     g_h, g_w = cells.shape
     similarity = float(cells[point[1] * g_h // height, point[0] * g_w // width])
     sounding = similarity >= CLICK_CONFIDENT
-    confident_map = float(out.mixture_grid.max()) >= localizer.config.confident_similarity
+    grids = torch.stack([out.separated_grid, out.rest_grid])  # (2, g, g)
+    confident_map = float(grids.max()) >= localizer.config.confident_similarity
     alpha = 0.55 if confident_map else localization.LOW_CONFIDENCE_ALPHA
-    heat = pixel_map(out.mixture_grid[None], height, width, smoothing)[0].numpy()
+    heat = pixel_map(grids, height, width, smoothing).amax(dim=0).numpy()  # either sound's map
     overlay = _marked(viz.overlay_heatmap(image, heat, alpha=alpha, normalize=False), point)
     waves = out.wave.numpy()
     share = float(np.square(waves).sum() / np.square(mixture).sum())

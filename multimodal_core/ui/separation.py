@@ -39,9 +39,10 @@ belongs to. It reads the recording's spectrogram (its energy at each pitch, mome
 and draws a **mask** over it: for every pitch and moment, the share that belongs to the thing
 you clicked. The mask times the recording is the separated sound; what is left is *the rest*.
 What the clicked place looks like comes from the Sound localization tab's model, which also
-draws the map over the picture: bright where it hears something of the recording, so those are
-the places worth clicking. It knows only the studio's synthetic world (emoji instruments,
-animals, people, machines) and says so when a picture or a sound is not from it.
+draws the map over the picture: bright where it hears the separated sound or the rest, so
+those are the things that sound, worth clicking. It knows only the studio's synthetic world
+(emoji instruments, animals, people, machines) and says so when a picture or a sound is not
+from it.
 {separation.NO_PRETRAINED}"""
 
 
@@ -131,13 +132,14 @@ def build_tab() -> None:
             recording = gr.Audio(
                 sources=["upload", "microphone"],
                 type="filepath",
-                label="Recording of the sounds together",
+                label="Recording",
                 elem_id="separation-recording",
             )
             with gr.Row():
-                x = gr.Number(label="x (pixels from the left)", precision=0, minimum=0,
+                # Short labels: they head the examples' columns too.
+                x = gr.Number(label="x", info="pixels from the left", precision=0, minimum=0,
                               elem_id="separation-x")  # fmt: skip
-                y = gr.Number(label="y (pixels from the top)", precision=0, minimum=0,
+                y = gr.Number(label="y", info="pixels from the top", precision=0, minimum=0,
                               elem_id="separation-y")  # fmt: skip
             model = model_choice(separation.CHOICES)
             gr.Markdown(separation.NO_PRETRAINED)
@@ -154,7 +156,7 @@ def build_tab() -> None:
             # A heading, not the image's own label, which would cover the top of the picture.
             gr.Markdown(
                 "**Click on what you want to hear** (after a first separation: bright = where "
-                "the model hears something of the recording; the ring is your point)"
+                "the model hears the separated sound or the rest; the ring is your point)"
             )
             clickable = ResultImage(
                 label="Click on what you want to hear",
@@ -168,12 +170,13 @@ def build_tab() -> None:
                     label="The separated sound", interactive=False, elem_id="separation-separated"
                 )
                 rest = gr.Audio(
-                    label="The rest (the recording without it)",
+                    label="The rest (without it)",
                     interactive=False,
                     elem_id="separation-rest",
                 )
             note = gr.Markdown(
-                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed."
+                f"Recordings longer than {settings.max_audio_seconds:.0f} s are trimmed.",
+                elem_id="separation-note",
             )
             spectrograms = [
                 ResultImage(
