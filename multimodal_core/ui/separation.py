@@ -195,22 +195,16 @@ def build_tab() -> None:
     picture.change(_preview, picture, [clickable, size], api_visibility="private", queue=False)
     inputs = [picture, recording, x, y, model]
     outputs = [separated, rest, note, clickable, *spectrograms]
-    cleared_first(
-        run.click,
-        _separate,
-        inputs,
-        outputs,
-        kept=[clickable],
-        api_name=FAMILY.api_name,
-        concurrency_id=MODEL_QUEUE,
-    )
-    clicked = clickable.select(_picked, size, [x, y], api_visibility="private", queue=False)
-    cleared_first(
-        clicked.success,
-        _separate,
-        inputs,
-        outputs,
-        kept=[clickable],
-        api_visibility="private",
-        concurrency_id=MODEL_QUEUE,
-    )
+    # The button is the tab's endpoint; a click on the picture fills in the point and runs the
+    # same separation privately. The picture stays on screen meanwhile, to click on again.
+    for trigger, event in (
+        (run.click, {"api_name": FAMILY.api_name}),
+        (
+            clickable.select(_picked, size, [x, y], api_visibility="private", queue=False).success,
+            {"api_visibility": "private"},
+        ),
+    ):
+        cleared_first(
+            trigger, _separate, inputs, outputs, kept=[clickable], concurrency_id=MODEL_QUEUE,
+            **event,
+        )  # fmt: skip
