@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
-from multimodal_core.registry import FAMILIES
+from multimodal_core.registry import FAMILIES, TaskFamily
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,3 +60,14 @@ def test_every_measured_family_has_an_evaluation_with_its_name() -> None:
     for name in commands.values():
         module = importlib.import_module(f"multimodal_core.evaluate.{name}")
         assert callable(module.add_arguments) and callable(module.run), name
+
+
+def test_a_verb_names_the_command_and_the_endpoint_and_the_name_the_rest() -> None:
+    family = TaskFamily("sound_to_scene", "Sound to scene", "Matching", verb="hear_scene")
+    assert (family.api_name, family.command, family.evaluation) == (
+        "hear_scene", "hear-scene", "sound-to-scene",
+    )  # fmt: skip
+    plain = TaskFamily("sound_to_scene", "Sound to scene", "Matching")
+    assert (plain.api_name, plain.command) == ("sound_to_scene", "sound-to-scene")
+    with pytest.raises(ValueError, match="lower-case identifiers"):
+        TaskFamily("sound_to_scene", "Sound to scene", "Matching", verb="Hear scene")
