@@ -308,11 +308,6 @@ def separate(
             f"This recording is only {1000 * clip.seconds:.0f} ms long; please upload at least "
             f"{1000 * MIN_SECONDS:.0f} ms of the sounds together."
         )
-    if localizer.config.sample_rate != separator.config.sample_rate:
-        raise ModelUnavailableError(
-            "The built-in separation model and the localization model hear at different "
-            "sample rates; retrain the separator (python -m multimodal_core.train.separation)."
-        )
     mixture = clip.samples
     if float(np.sqrt(np.mean(np.square(mixture)))) < SILENT_RMS:  # a click in silence
         media.require_sound(dataclasses.replace(clip, silent=True))  # its one sentence

@@ -74,14 +74,15 @@ def _playable(samples: np.ndarray, sample_rate: int) -> tuple[int, np.ndarray]:
 
 
 @user_errors("showing the picture")
-def _preview(image_path: str | None) -> tuple[Any, dict | None]:
+def _preview(image_path: str | None) -> tuple[Any, ...]:
     """The picture to click on, as the task reads it, and the sizes that turn a click on the
-    enlarged picture back into the picture's pixels."""
+    enlarged picture back into the picture's pixels; the last picture's results emptied."""
+    emptied = (None,) * 6  # both sounds, the note and the three spectrograms
     if image_path is None:
-        return None, None
+        return None, None, *emptied
     picture = separation.preview(image_path)
     shown = viz.enlarge(picture, SHOWN_SIDE)
-    return shown, {"width": picture.shape[1], "shown_width": shown.shape[1]}
+    return shown, {"width": picture.shape[1], "shown_width": shown.shape[1]}, *emptied
 
 
 def _picked(size: dict | None, event: gr.SelectData) -> tuple[int, int]:
@@ -192,7 +193,10 @@ def build_tab() -> None:
                     ("spectrogram", "Spectrogram of the separated sound"),
                 )
             ]
-    picture.change(_preview, picture, [clickable, size], api_visibility="private", queue=False)
+    results = [separated, rest, note, *spectrograms]
+    picture.change(
+        _preview, picture, [clickable, size, *results], api_visibility="private", queue=False
+    )
     inputs = [picture, recording, x, y, model]
     outputs = [separated, rest, note, clickable, *spectrograms]
     # The button is the tab's endpoint; a click on the picture fills in the point and runs the
