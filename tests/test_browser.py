@@ -191,7 +191,7 @@ def test_separation_tab_separates_the_thing_clicked_on(page) -> None:
     clicked = [int(page.locator(f"#separation-{axis} input").input_value()) for axis in "xy"]
     assert abs(clicked[0] - x) <= 1 and abs(clicked[1] - y) <= 1, clicked
     expect_text(page.locator("#separation-note"), f"x = {clicked[0]}, y = {clicked[1]}")
-    assert "a sounding object" in page.locator("#separation-note").inner_text()
+    assert "a sounding thing" in page.locator("#separation-note").inner_text()
     shoot(page, "separation")
 
 

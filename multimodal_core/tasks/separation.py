@@ -371,10 +371,10 @@ def describe(result: SeparationResult) -> str:
     """A short Markdown note on what was separated and how sure the model is."""
     x, y = result.point
     lines = [
-        f"**Separated at x = {x}, y = {y}** ({result.seconds:.1f} s): "
-        f"{result.share:.0%} of the mixture's energy, the rest left in *the rest*. "
-        f"The clicked region matches the separated sound at {result.similarity:.2f} "
-        f"({'a sounding object' if result.sounding else 'low: likely nothing sounds there'}).",
+        f"**Separated at x = {x}, y = {y}** ({result.seconds:.1f} s): it holds "
+        f"{result.share:.0%} of the recording's energy, and *the rest* what is left. "
+        f"The clicked place matches the separated sound at {result.similarity:.2f} "
+        f"({'a sounding thing' if result.sounding else 'low: likely nothing sounds there'}).",
         "The mask keeps each pitch and moment of the mixture in proportion (bright = kept); "
         "the separated sound is the mixture through it, with the mixture's phase.",
     ]
