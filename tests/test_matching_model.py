@@ -20,17 +20,19 @@ from multimodal_core.models.joint_embedding import (
     arithmetic,
     search,
 )
-from multimodal_core.train.matching import named_classes
+from multimodal_core.train.matching import named_classes, named_labels
+from multimodal_core.world.language import captions
 from multimodal_core.world.scenes import scene
 
 CLASSES = ("dog", "cat", "car", "tree")
-WORDS = ("a", "dog", "cat", "car", "tree", "left", "of", "on", "blue")
+BACKGROUNDS = ("blue", "red")
+WORDS = ("a", "dog", "cat", "car", "tree", "left", "of", "on", "blue", "red")
 
 
 def tiny_config(**overrides: object) -> JointEmbeddingConfig:
     values: dict = dict(
-        class_names=CLASSES, feature_dim=8, grid=2, cell_dim=4, word_dim=6, text_hidden=5,
-        hidden_dim=12, embed_dim=7,
+        class_names=CLASSES, background_names=BACKGROUNDS, feature_dim=8, grid=2, cell_dim=4,
+        word_dim=6, text_hidden=5, hidden_dim=12, embed_dim=7,
     )  # fmt: skip
     values.update(overrides)
     return JointEmbeddingConfig(**values)
@@ -40,7 +42,9 @@ def inputs(config: JointEmbeddingConfig, batch: int = 4, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     words = 1 if config.text_input == "sentence" else 5
     lengths = torch.tensor([5, 3, 1, 4][:batch]) if words > 1 else torch.ones(batch, dtype=int)
-    targets = torch.eye(len(CLASSES))[torch.arange(batch) % len(CLASSES)]
+    labels = len(config.label_names)
+    targets = torch.eye(labels)[torch.arange(batch) % len(CLASSES)]
+    targets[:, len(CLASSES) + torch.arange(batch) % 2] = 1.0  # each picture has a background
     return dict(
         features=torch.rand(batch, config.feature_dim, config.grid, config.grid, generator=g),
         vectors=torch.randn(batch, words, config.word_dim, generator=g),
@@ -48,8 +52,8 @@ def inputs(config: JointEmbeddingConfig, batch: int = 4, seed: int = 0) -> dict:
         image_targets=targets,
         text_targets=targets,
         class_vectors=(
-            torch.randn(len(CLASSES), 1, config.word_dim, generator=g),
-            torch.ones(len(CLASSES), dtype=torch.long),
+            torch.randn(labels, 1, config.word_dim, generator=g),
+            torch.ones(labels, dtype=torch.long),
         ),
     )
 
@@ -135,11 +139,11 @@ def test_rejects_wrong_inputs() -> None:
         model.encode_texts(torch.rand(2, 3, 5), torch.tensor([3, 3]))
     with pytest.raises(ValueError, match="at least one word"):
         model.encode_texts(torch.rand(2, 3, 6), torch.tensor([3, 0]))
-    with pytest.raises(ValueError, match="class embeddings"):
-        model.classify(torch.rand(2, 7), torch.rand(3, 7))
+    with pytest.raises(ValueError, match="label embeddings"):
+        model.classify(torch.rand(2, 7), torch.rand(len(CLASSES), 7))  # the backgrounds missing
     batch = inputs(config)
     del batch["class_vectors"]
-    with pytest.raises(ValueError, match="class names"):
+    with pytest.raises(ValueError, match="labels"):
         model(**batch)
 
 
@@ -147,6 +151,8 @@ def test_rejects_wrong_inputs() -> None:
     ("overrides", "match"),
     [
         ({"class_names": ("dog",)}, "class_names"),
+        ({"background_names": ("dog",)}, "distinct"),
+        ({"class_scale": 0.0}, "class_scale"),
         ({"text_input": "letters"}, "text_input"),
         ({"embed_dim": 0}, "positive"),
         ({"temperature": 1.5}, "temperature"),
@@ -211,8 +217,8 @@ def test_the_space_encodes_pictures_and_texts_as_its_model_does() -> None:
     every = space.tags(embedded, threshold=-2.0)
     scores = [s for _, s in every[0]]
     assert len(every[0]) == len(CLASSES) and scores == sorted(scores, reverse=True)
-    probabilities = space.class_probabilities(embedded)
-    assert probabilities.shape == (3, len(CLASSES))
+    probabilities = space.label_probabilities(embedded)
+    assert probabilities.shape == (3, len(CLASSES) + len(BACKGROUNDS))
     assert bool(((probabilities > 0) & (probabilities < 1)).all())
 
 
@@ -304,3 +310,7 @@ def test_a_caption_names_the_classes_it_mentions_longest_noun_first() -> None:
     }
     assert named_classes("an old man on a red background", ["grandpa", "man"]) == {"grandpa"}
     assert named_classes("three objects on a blue background", ["dog"]) == set()
+    s = scene(5, size=64)
+    canonical = captions(s)[0]
+    assert named_labels(canonical, s) == {*s.class_names, s.background.word}
+    assert named_labels("a picture of nothing at all", s) == set()

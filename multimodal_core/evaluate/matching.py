@@ -221,7 +221,7 @@ def tagging(
     embeddings = space.model.encode_images(test.features)
     truth = truth_matrix(test.scenes)
     joint = precision_recall_f1(*tag_counts((embeddings @ words.T).numpy(), truth, threshold))
-    head = space.class_probabilities(embeddings).numpy()
+    head = space.label_probabilities(embeddings)[:, : len(CLASS_NAMES)].numpy()
     judge = torch.cat(
         [
             classifier(test.images[i : i + 500]).object_logits
@@ -255,15 +255,17 @@ class Query:
 def valid_targets(scenes: list[Scene], query: Query) -> np.ndarray:
     """(N,) bool: the gallery scenes that answer "picture - minus + plus": they hold ``plus``,
     lack ``minus`` and keep the picture's background (the picture itself never does)."""
-    background = scenes[query.index].background.word
-    return np.array(
-        [
-            s.count(query.plus) > 0
-            and s.count(query.minus) == 0
-            and s.background.word == background
-            for s in scenes
-        ]
-    )
+    return _answers(truth_matrix(scenes), _backgrounds(scenes), query)
+
+
+def _backgrounds(scenes: list[Scene]) -> np.ndarray:
+    return np.array([s.background.word for s in scenes])
+
+
+def _answers(truth: np.ndarray, backgrounds: np.ndarray, query: Query) -> np.ndarray:
+    """:func:`valid_targets` from the gallery's (N, C) classes and (N,) background words."""
+    plus, minus = CLASS_NAMES.index(query.plus), CLASS_NAMES.index(query.minus)
+    return truth[:, plus] & ~truth[:, minus] & (backgrounds == backgrounds[query.index])
 
 
 def arithmetic_queries(scenes: list[Scene], n: int, seed: int) -> list[Query]:
@@ -271,6 +273,7 @@ def arithmetic_queries(scenes: list[Scene], n: int, seed: int) -> list[Query]:
     both drawn at random among those the gallery holds an answer for (a scene with no such
     pair is skipped)."""
     rng = np.random.default_rng(seed)
+    truth, backgrounds = truth_matrix(scenes), _backgrounds(scenes)
     queries = []
     for index in range(n):
         s = scenes[index]
@@ -278,7 +281,7 @@ def arithmetic_queries(scenes: list[Scene], n: int, seed: int) -> list[Query]:
         pluses = [c for c in CLASS_NAMES if not s.count(c)]
         for plus in rng.permutation(pluses):
             query = Query(index, minus, str(plus))
-            if valid_targets(scenes, query).any():
+            if _answers(truth, backgrounds, query).any():
                 queries.append(query)
                 break
     return queries
@@ -287,23 +290,42 @@ def arithmetic_queries(scenes: list[Scene], n: int, seed: int) -> list[Query]:
 @torch.inference_mode()
 def arithmetic_test(space: JointSpace, test: TestSet, queries: list[Query]) -> dict[str, float]:
     """Success rates of picture - "X" + "Y", of "Y" alone and of the picture alone: the
-    nearest other picture of the gallery holds Y, lacks X and keeps the background."""
+    nearest other picture of the gallery holds Y, lacks X and keeps the background; for
+    picture - "X" + "Y" also how often each of the three holds on its own."""
     gallery = space.model.encode_images(test.features)
     pictures = gallery[[q.index for q in queries]]
     minus = space.encode_texts([q.minus for q in queries])
     plus = space.encode_texts([q.plus for q in queries])
-    hits: dict[str, list[bool]] = {"arithmetic_success": [], "arithmetic_word_only": [],
-                                   "arithmetic_picture_only": []}  # fmt: skip
+    found: dict[str, list[Scene]] = {}
     for name, probes in (
         ("arithmetic_success", arithmetic(pictures, minus, plus)),
         ("arithmetic_word_only", plus),
         ("arithmetic_picture_only", pictures),
     ):
         _, nearest = search(probes, gallery, 2)  # (Q, 2): the query picture may come first
-        for query, (first, second) in zip(queries, nearest.tolist(), strict=True):
-            found = second if first == query.index else first
-            hits[name].append(bool(valid_targets(test.scenes, query)[found]))
-    return {k: float(np.mean(v)) for k, v in hits.items()}
+        found[name] = [
+            test.scenes[second if first == query.index else first]
+            for query, (first, second) in zip(queries, nearest.tolist(), strict=True)
+        ]
+    checks = {
+        "has_y": lambda q, s: s.count(q.plus) > 0,
+        "lacks_x": lambda q, s: s.count(q.minus) == 0,
+        "keeps_background": lambda q, s: s.background.word == test.scenes[q.index].background.word,
+    }
+    out = {}
+    for name, scenes in found.items():
+        passed = np.array(
+            [
+                [check(q, s) for check in checks.values()]
+                for q, s in zip(queries, scenes, strict=True)
+            ]
+        )
+        out[name] = float(passed.all(1).mean())
+        if name == "arithmetic_success":
+            out.update(
+                {f"arithmetic_{k}": float(v) for k, v in zip(checks, passed.mean(0), strict=True)}
+            )
+    return out
 
 
 # ----- the whole evaluation ----------------------------------------------------------------------

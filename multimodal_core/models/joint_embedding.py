@@ -26,12 +26,17 @@ What differs from the papers, and why:
   often a true match, and a max-violation loss would push exactly those apart; softmax spreads the
   weight over every negative. Pairs known to match (identical captions) are masked out as
   negatives.
-- The shared classifier's weight vectors are the class names' own embeddings (the text encoder
-  run on "dog", "cat"...; DeViSE's idea), with a learned scale and a bias per class, instead of
-  free parameters: the regularization then also puts the words where their pictures are, so the
-  space's own words tag a picture and "picture - dog + cat" has a "dog" to subtract. It is
-  multi-label (a scene holds 1-4 objects), binary cross-entropy on each side's own targets: the
-  picture's classes, and the classes its caption names (a relation caption names two of them).
+- The shared classifier's weight vectors are the labels' own embeddings (the text encoder run
+  on "dog", "cat", "blue"...; DeViSE's idea), with a fixed scale and a bias per label, instead
+  of free parameters: the regularization then also puts the words where their pictures are, so
+  the space's own words tag a picture and "picture - dog + cat" has a "dog" to subtract. The
+  scale is fixed at a moderate value because a learned one grew to 26 and left every word at a
+  cosine of 0.1-0.3 from its pictures: subtracting and adding whole word vectors then swamped
+  the rest of the picture (its background came through the arithmetic half the time). The labels
+  are the object classes and the background words (the background is what a caption states
+  besides the objects). Multi-label (a scene holds 1-4 objects), binary cross-entropy on each
+  side's own targets: the picture's classes and background, and those its caption names (a
+  relation caption names two objects; "a picture of a dog" no background).
 """
 
 from __future__ import annotations
@@ -55,7 +60,10 @@ class JointEmbeddingConfig(ConfigMixin):
     """Hyperparameters of :class:`JointEmbedding`.
 
     Args:
-        class_names (tuple[str, ...]): the shared classifier's labels (the world's classes).
+        class_names (tuple[str, ...]): the world's object classes: the shared classifier's
+            first labels, and a picture's tags.
+        background_names (tuple[str, ...], defaults to ()): the background words, the shared
+            classifier's last labels (a scene's background is part of what it is about).
         feature_dim (int, defaults to 256): channels of the frozen image feature map.
         grid (int, defaults to 4): side of that map (the world classifier: 64 px -> 4 x 4).
         cell_dim (int, defaults to 32): each cell's size after the 1 x 1 reduction.
@@ -68,6 +76,8 @@ class JointEmbeddingConfig(ConfigMixin):
         temperature (float, defaults to 0.07): initial softmax temperature of the logits.
         semantic_weight (float, defaults to 1.0): weight of the shared classifier's loss
             (0: the ablation without semantic regularization).
+        class_scale (float, defaults to 10.0): the shared classifier's fixed logit scale on
+            the cosine similarity to a label's embedding (see the model's docstring).
         image_encoder (str, defaults to "world_classifier"): the checkpoint folder of the frozen
             image encoder this space was trained on (recorded so callers compose the same one).
         text_vectors (str, defaults to "words"): the checkpoint folder (or, for a sentence
@@ -75,6 +85,7 @@ class JointEmbeddingConfig(ConfigMixin):
     """
 
     class_names: tuple[str, ...]
+    background_names: tuple[str, ...] = ()
     feature_dim: int = 256  # the world classifier's last stage
     grid: int = 4  # its 64 px input halved four times
     cell_dim: int = 32  # 16 cells x 32 = 512 numbers: where things are, cheaply
@@ -85,13 +96,15 @@ class JointEmbeddingConfig(ConfigMixin):
     embed_dim: int = 256
     temperature: float = 0.07  # CLIP's initial value; learned
     semantic_weight: float = 1.0
+    class_scale: float = 10.0  # a label's cosine must change by ~0.6 to go from 0.1 to 0.9
     image_encoder: str = "world_classifier"
     text_vectors: str = "words"
 
     def __post_init__(self) -> None:
         self.class_names = tuple(str(c) for c in self.class_names)  # JSON gives lists
-        if len(self.class_names) < 2 or len(set(self.class_names)) != len(self.class_names):
-            raise ValueError("class_names must hold at least two distinct names")
+        self.background_names = tuple(str(b) for b in self.background_names)
+        if len(self.class_names) < 2 or len(set(self.label_names)) != len(self.label_names):
+            raise ValueError("class_names (at least two) and background_names must be distinct")
         if self.text_input not in TEXT_INPUTS:
             raise ValueError(f"text_input must be one of {TEXT_INPUTS}, got {self.text_input!r}")
         sizes = (self.feature_dim, self.grid, self.cell_dim, self.word_dim, self.text_hidden,
@@ -102,6 +115,13 @@ class JointEmbeddingConfig(ConfigMixin):
             raise ValueError(f"temperature must be in (0, 1), got {self.temperature}")
         if self.semantic_weight < 0:
             raise ValueError(f"semantic_weight must be >= 0, got {self.semantic_weight}")
+        if self.class_scale <= 0:
+            raise ValueError(f"class_scale must be positive, got {self.class_scale}")
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The shared classifier's labels: the object classes, then the background words."""
+        return self.class_names + self.background_names
 
 
 @dataclass
@@ -193,9 +213,8 @@ class JointEmbedding(PretrainedModel):
         self.image_head = ImageHead(config)
         self.text_encoder = TextEncoder(config)
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / config.temperature)))
-        # The shared classifier: logit = exp(class_log_scale) * cos(x, class name) + class_bias.
-        self.class_log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-        self.class_bias = nn.Parameter(torch.full((len(config.class_names),), -3.0))  # rare
+        # The shared classifier: logit = class_scale * cos(x, label's embedding) + class_bias.
+        self.class_bias = nn.Parameter(torch.full((len(config.label_names),), -3.0))  # rare
 
     def encode_images(self, features: torch.Tensor) -> torch.Tensor:
         """(B, D, g, g) frozen features -> (B, E) unit vectors."""
@@ -205,16 +224,16 @@ class JointEmbedding(PretrainedModel):
         """(B, T, d) word vectors, (B,) lengths -> (B, E) unit vectors."""
         return F.normalize(self.text_encoder(vectors, lengths), dim=-1)
 
-    def classify(self, embeddings: torch.Tensor, class_embeddings: torch.Tensor) -> torch.Tensor:
-        """(B, E) embeddings of either side, (C, E) the class names' embeddings (in
-        ``config.class_names`` order) -> (B, C) object logits (the shared classifier)."""
-        if class_embeddings.shape != (len(self.config.class_names), self.config.embed_dim):
+    def classify(self, embeddings: torch.Tensor, label_embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, E) embeddings of either side, (L, E) the labels' embeddings (in
+        ``config.label_names`` order) -> (B, L) logits (the shared classifier)."""
+        labels = len(self.config.label_names)
+        if label_embeddings.shape != (labels, self.config.embed_dim):
             raise ValueError(
-                f"expected ({len(self.config.class_names)}, {self.config.embed_dim}) class "
-                f"embeddings, got {tuple(class_embeddings.shape)}"
+                f"expected ({labels}, {self.config.embed_dim}) label embeddings, "
+                f"got {tuple(label_embeddings.shape)}"
             )
-        scale = self.class_log_scale.exp().clamp(max=100.0)
-        return scale * embeddings @ class_embeddings.T + self.class_bias
+        return self.config.class_scale * embeddings @ label_embeddings.T + self.class_bias
 
     def forward(
         self,
@@ -228,10 +247,11 @@ class JointEmbedding(PretrainedModel):
     ) -> JointEmbeddingOutput:
         """Embed B pictures and their B captions (row i of each is a pair).
 
-        With ``image_targets`` and ``text_targets`` ((B, C) in {0, 1}: the picture's classes, the
-        classes the caption names) the loss is the symmetric InfoNCE plus ``semantic_weight``
-        times the shared classifier's binary cross-entropy on both sides, which needs
-        ``class_vectors``: the class names' (C, T, d) word vectors and (C,) lengths. ``matches``
+        With ``image_targets`` and ``text_targets`` ((B, L) in {0, 1} over ``label_names``: the
+        picture's classes and background, those its caption names) the loss is the symmetric
+        InfoNCE plus ``semantic_weight`` times the shared classifier's binary cross-entropy on
+        both sides, which needs ``class_vectors``: the labels' (L, T, d) word vectors and (L,)
+        lengths. ``matches``
         (B, B) bool marks other pairs known to match (caption j is true of picture i): they are
         no negatives.
         """
@@ -247,9 +267,9 @@ class JointEmbedding(PretrainedModel):
         labels = torch.arange(len(logits), device=logits.device)
         out.contrastive = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
         if class_vectors is None:
-            raise ValueError("the loss needs the class names' word vectors (the classifier)")
-        classes = self.encode_texts(*class_vectors)  # (C, E)
-        # Summed over classes (as the world classifier's loss): the 1-4 positives of 54 labels
+            raise ValueError("the loss needs the labels' word vectors (the classifier)")
+        classes = self.encode_texts(*class_vectors)  # (L, E)
+        # Summed over labels (as the world classifier's loss): the 2-5 positives of 67 labels
         # would otherwise get a vanishing share of the gradient. Measured even at weight 0.
         semantic = sum(
             F.binary_cross_entropy_with_logits(
@@ -348,10 +368,11 @@ class JointSpace:
         return torch.cat(out) if out else torch.zeros((0, self.model.config.embed_dim))
 
     @torch.inference_mode()
-    def class_probabilities(self, image_embeddings: torch.Tensor) -> torch.Tensor:
-        """(B, C) the shared classifier's probability of each class (``class_names``)."""
-        classes = self.encode_texts(list(self.class_names))
-        return torch.sigmoid(self.model.classify(image_embeddings, classes))
+    def label_probabilities(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, L) the shared classifier's probability of each label (the model config's
+        ``label_names``: object classes, then background words) for embeddings of either side."""
+        labels = self.encode_texts(list(self.model.config.label_names))
+        return torch.sigmoid(self.model.classify(embeddings, labels))
 
     def tags(
         self, image_embeddings: torch.Tensor, threshold: float, words: Sequence[str] | None = None

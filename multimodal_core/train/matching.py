@@ -39,6 +39,7 @@ from multimodal_core.models.world_classifier import WorldClassifier
 from multimodal_core.settings import REPO_ROOT
 from multimodal_core.train import scaffold
 from multimodal_core.world import catalogue, language
+from multimodal_core.world.backgrounds import BACKGROUND_WORDS
 from multimodal_core.world.catalogue import CLASS_NAMES
 from multimodal_core.world.scenes import Scene
 from multimodal_core.world.splits import scene_in_split
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINTS = REPO_ROOT / "checkpoints"
 IMAGE_SIZE = 64  # the world classifier's input
+LABELS: tuple[str, ...] = (*CLASS_NAMES, *BACKGROUND_WORDS)
+"""The shared classifier's labels: the object classes, then the background words."""
 
 
 @dataclass
@@ -90,6 +93,15 @@ def _nouns() -> dict[tuple[str, ...], frozenset[str]]:
     return {k: frozenset(v) for k, v in table.items()}
 
 
+def named_labels(caption: str, scene: Scene) -> set[str]:
+    """The labels of ``scene`` that ``caption`` names: its classes, and its background when
+    the caption says it (every background word is one word of the grammar)."""
+    named = named_classes(caption, scene.class_names)
+    if scene.background.word in caption.split():
+        named.add(scene.background.word)
+    return named
+
+
 def named_classes(caption: str, present: Sequence[str]) -> set[str]:
     """The classes of ``present`` (a scene's) that ``caption`` names, longest noun first ("old
     man" is a grandpa, not a man); a noun shared by two classes names the present ones."""
@@ -116,11 +128,11 @@ def named_classes(caption: str, present: Sequence[str]) -> set[str]:
 @dataclass
 class SceneSet:
     """Frozen features of n scenes with their references: features (n, D, g, g) float16,
-    objects (n, C) bool, captions (n, N_CAPTIONS) ids into ``texts``, and named (n, N_CAPTIONS,
-    C) bool, the classes each reference names."""
+    labels (n, L) bool (:data:`LABELS`: classes and background), captions (n, N_CAPTIONS) ids
+    into ``texts``, and named (n, N_CAPTIONS, L) bool, the labels each reference names."""
 
     features: torch.Tensor
-    objects: torch.Tensor
+    labels: torch.Tensor
     captions: torch.Tensor
     named: torch.Tensor
     texts: list[str]
@@ -131,8 +143,9 @@ class SceneSet:
 
 
 def multi_hot(names: Sequence[str] | set[str]) -> torch.Tensor:
-    row = torch.zeros(len(CLASS_NAMES), dtype=torch.bool)
-    row[[CLASS_NAMES.index(n) for n in names]] = True
+    """(L,) bool over :data:`LABELS`."""
+    row = torch.zeros(len(LABELS), dtype=torch.bool)
+    row[[LABELS.index(n) for n in names]] = True
     return row
 
 
@@ -148,10 +161,10 @@ def build_scene_set(scenes: Sequence[Scene], classifier: WorldClassifier) -> Sce
         for s in chunk:
             refs = language.captions(s)
             captions.append([texts.setdefault(c, len(texts)) for c in refs])
-            named.append(torch.stack([multi_hot(named_classes(c, s.class_names)) for c in refs]))
+            named.append(torch.stack([multi_hot(named_labels(c, s)) for c in refs]))
     return SceneSet(
         features=torch.cat(features),
-        objects=torch.stack([multi_hot(s.class_names) for s in scenes]),
+        labels=torch.stack([multi_hot([*s.class_names, s.background.word]) for s in scenes]),
         captions=torch.tensor(captions, dtype=torch.int32),
         named=torch.stack(named),
         texts=list(texts),
@@ -163,7 +176,7 @@ def cached_scene_set(cache_dir: Path, split: str, n: int, classifier: WorldClass
     path = cache_dir / f"{split}_{n}.pt"
     if path.is_file():
         saved = torch.load(path, weights_only=True)
-        return SceneSet(**{k: saved[k] for k in ("features", "objects", "captions", "named")},
+        return SceneSet(**{k: saved[k] for k in ("features", "labels", "captions", "named")},
                         texts=saved["texts"])  # fmt: skip
     start = time.perf_counter()
     scenes = [scene_in_split(split, i, size=IMAGE_SIZE) for i in range(n)]
@@ -231,13 +244,13 @@ Texts = WordTexts | SentenceTexts
 
 
 def text_side(args: TrainArgs, texts: Sequence[str], name: str) -> tuple[Texts, torch.Tensor]:
-    """The texts' encoding for ``args.text_input``, followed by the class names' (the shared
-    classifier's words), and the ids of those class names."""
-    every = [*texts, *CLASS_NAMES]
-    class_ids = torch.arange(len(texts), len(every))
+    """The texts' encoding for ``args.text_input``, followed by the labels' (the shared
+    classifier's words), and the ids of those labels."""
+    every = [*texts, *LABELS]
+    label_ids = torch.arange(len(texts), len(every))
     if args.text_input == "words":
-        return WordTexts(every, CHECKPOINTS / "words"), class_ids
-    return SentenceTexts(every, args.cache_dir / f"{name}_minilm.pt"), class_ids
+        return WordTexts(every, CHECKPOINTS / "words"), label_ids
+    return SentenceTexts(every, args.cache_dir / f"{name}_minilm.pt"), label_ids
 
 
 # ----- training --------------------------------------------------------------------------------
@@ -263,7 +276,7 @@ def batch_of(
 ) -> tuple[torch.Tensor, ...]:
     """The model's inputs for ``scenes`` with one random reference each: features, word vectors,
     lengths, image targets, text targets, and which pairs match (identical captions); the
-    class names' vectors come separately."""
+    labels' vectors come separately."""
     pick = torch.from_numpy(rng.integers(0, data.captions.shape[1], len(scenes)))
     text_ids = data.captions[scenes, pick].long()
     vectors, lengths = texts.batch(text_ids)
@@ -272,7 +285,7 @@ def batch_of(
         data.features[scenes],
         vectors,
         lengths,
-        data.objects[scenes],
+        data.labels[scenes],
         data.named[scenes, pick],
         matches,
     )
@@ -287,12 +300,13 @@ def train(args: TrainArgs) -> dict:
     classifier = WorldClassifier.from_pretrained(CHECKPOINTS / "world_classifier")
     train_set = cached_scene_set(args.cache_dir, "train", args.train_scenes, classifier)
     val_set = cached_scene_set(args.cache_dir, "validation", args.val_scenes, classifier)
-    train_texts, class_ids = text_side(args, train_set.texts, f"train_{args.train_scenes}")
+    train_texts, label_ids = text_side(args, train_set.texts, f"train_{args.train_scenes}")
     val_texts, _ = text_side(args, val_set.texts, f"validation_{args.val_scenes}")
     setup_cpu = clock_start.cpu()
 
     config = JointEmbeddingConfig(
         CLASS_NAMES,
+        background_names=BACKGROUND_WORDS,
         feature_dim=int(train_set.features.shape[1]),
         grid=int(train_set.features.shape[2]),
         text_input=args.text_input,
@@ -308,12 +322,12 @@ def train(args: TrainArgs) -> dict:
     n_params = scaffold.parameter_count(model)
     logger.info(
         "model: %d parameters; %d training scenes, %d distinct captions; args %s",
-        n_params, len(train_set.objects), len(train_set.texts), args,
+        n_params, len(train_set.labels), len(train_set.texts), args,
     )  # fmt: skip
 
     command = scaffold.command_line("multimodal_core.train.matching")
     rng = np.random.default_rng([args.seed, step])
-    order = torch.from_numpy(rng.permutation(len(train_set.objects)))
+    order = torch.from_numpy(rng.permutation(len(train_set.labels)))
     cursor = 0
     model.train()
     clock = scaffold.Clock(elapsed, cpu_used)
@@ -329,7 +343,7 @@ def train(args: TrainArgs) -> dict:
         cursor += args.batch_size
         lr = scaffold.cosine_lr(args.lr, done, args.min_lr_fraction)
         scaffold.set_lr(optimizer, lr)
-        class_vectors = train_texts.batch(class_ids)
+        class_vectors = train_texts.batch(label_ids)
         out = model(*batch_of(train_set, train_texts, scenes, rng), class_vectors=class_vectors)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
