@@ -206,6 +206,7 @@ def test_a_hub_repository_is_read_through_hf_hub_download(tmp_path, monkeypatch)
 def shipped_classes() -> dict[str, type[PretrainedModel]]:
     """Which class loads each folder of checkpoints/."""
     from multimodal_core.models.face_attributes import FaceAttributeClassifier
+    from multimodal_core.models.joint_embedding import JointEmbedding
     from multimodal_core.models.localization import SoundLocalizer
     from multimodal_core.models.out_of_world import OutOfWorldHead
     from multimodal_core.models.show_and_tell import ShowAndTell
@@ -221,6 +222,9 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
         "captioning": ShowAttendTell,
         "face_attributes": FaceAttributeClassifier,
         "localization": SoundLocalizer,
+        "matching": JointEmbedding,
+        "matching_minilm": JointEmbedding,
+        "matching_no_semreg": JointEmbedding,
         "out_of_world": OutOfWorldHead,
         "out_of_world_sound": OutOfWorldHead,
         "out_of_world_voice": OutOfWorldHead,

@@ -331,6 +331,26 @@ def arithmetic_test(space: JointSpace, test: TestSet, queries: list[Query]) -> d
 # ----- the whole evaluation ----------------------------------------------------------------------
 
 
+SEMANTIC_KEYS = ("tag_f1", "tag_f1_semantic_head", "arithmetic_success", "arithmetic_word_only",
+                 "arithmetic_keeps_background")  # fmt: skip
+"""The tagging and arithmetic figures the ablations report beside the main space's."""
+
+
+def semantic_figures(
+    space: JointSpace,
+    classifier: WorldClassifier,
+    calibration: TestSet,
+    test: TestSet,
+    queries: list[Query],
+    n: int,
+) -> dict[str, float]:
+    """Tagging on the first draw's pictures and the arithmetic over the whole test gallery."""
+    return {
+        **tagging(space, classifier, calibration, test.head(n)),
+        **arithmetic_test(space, test, queries),
+    }
+
+
 def space_figures(
     space: JointSpace, test: TestSet, args: argparse.Namespace, varied: bool
 ) -> dict[str, float]:
@@ -363,16 +383,20 @@ def evaluate(args: argparse.Namespace) -> dict:
         **{f"{k}_ceiling": v for k, v in ceiling(keys, args.draws, args.n, args.seed).items()},
     }
     notes = []
+    queries = arithmetic_queries(test.scenes, args.n, args.seed)
+    result.update(semantic_figures(space, classifier, calibration, test, queries, args.n))
     for name, path in (("no_semreg", args.no_semreg), ("minilm", args.minilm)):
         if path is not None and (Path(path) / "config.json").is_file():
-            figures = space_figures(load_space(path, classifier), test, args, varied=False)
+            ablation = load_space(path, classifier)
+            figures = space_figures(ablation, test, args, varied=False)
+            figures.update(
+                semantic_figures(ablation, classifier, calibration, test, queries, args.n)
+            )
         else:
-            figures = dict.fromkeys(f"{k}_{w}" for k in RETRIEVAL_KEYS for w in ("t2i", "i2t"))
+            keys = [f"{k}_{w}" for k in RETRIEVAL_KEYS for w in ("t2i", "i2t")]
+            figures = dict.fromkeys([*keys, *SEMANTIC_KEYS])
             notes.append(f"no {name} checkpoint at {path}: its figures are null")
         result.update({f"{k}_{name}": v for k, v in figures.items()})
-    result.update(tagging(space, classifier, calibration, test.head(args.n)))
-    queries = arithmetic_queries(test.scenes, args.n, args.seed)
-    result.update(arithmetic_test(space, test, queries))
     result["arithmetic_queries"] = len(queries)
     result["arithmetic_gallery"] = len(test.scenes)
     result["anchor_medr_recipe1m"] = ANCHOR_MEDR
@@ -434,6 +458,9 @@ def markdown_table(r: dict) -> str:
         f"| shared classifier on the picture's embedding (p >= 0.5) | "
         f"{r['tag_f1_semantic_head']:.3f} |",
         f"| frozen world classifier's own head (p >= 0.5) | {r['tag_f1_world_classifier']:.3f} |",
+        f"| without semantic regularization: class names (calibrated threshold) | "
+        f"{_cell(r['tag_f1_no_semreg'])} |",
+        f"| MiniLM text side: class names (calibrated threshold) | {_cell(r['tag_f1_minilm'])} |",
         "",
         f"| arithmetic ({r['arithmetic_queries']} queries, gallery {r['arithmetic_gallery']}) "
         "| success |",
@@ -441,6 +468,9 @@ def markdown_table(r: dict) -> str:
         f'| picture - "X" + "Y" | {r["arithmetic_success"]:.3f} |',
         f'| "Y" alone | {r["arithmetic_word_only"]:.3f} |',
         f"| the picture alone | {r['arithmetic_picture_only']:.3f} |",
+        f'| without semantic regularization: picture - "X" + "Y" | '
+        f"{_cell(r['arithmetic_success_no_semreg'])} |",
+        f'| MiniLM text side: picture - "X" + "Y" | {_cell(r["arithmetic_success_minilm"])} |',
         "",
         "targets met: " + ", ".join(f"{k} {v}" for k, v in r["targets_met"].items()),
         *r["notes"],

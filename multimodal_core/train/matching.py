@@ -330,7 +330,7 @@ def train(args: TrainArgs) -> dict:
     order = torch.from_numpy(rng.permutation(len(train_set.labels)))
     cursor = 0
     model.train()
-    clock = scaffold.Clock(elapsed, cpu_used)
+    clock = scaffold.Clock(elapsed if resume is not None else clock_start.wall(), cpu_used)
     window: list[tuple[float, float]] = []
     window_start = time.perf_counter()
     while True:
