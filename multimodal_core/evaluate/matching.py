@@ -21,11 +21,15 @@ frozen world classifier's own object head. Arithmetic: for a test scene holding 
 embedding of the picture - "X" + "Y" (Y a class it lacks) retrieves the nearest of the test
 split's other pictures; a success holds Y, lacks X and keeps the background. Baselines: "Y"
 alone and the picture alone. The last line printed is one JSON object.
+
+``--write-examples N`` instead saves the first N test scenes as the Search tab's default gallery
+(``examples/matching``: 64 px PNGs, the size the space reads, and ``examples.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections import Counter
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from multimodal_core.evaluate.metrics import (
     precision_recall_f1,
@@ -478,6 +483,29 @@ def markdown_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def write_examples(folder: Path, n: int) -> list[dict]:
+    """The Search tab's default gallery: the first ``n`` test scenes as PNGs, with their
+    canonical caption, classes and background in ``examples.json`` (the task reads no world
+    code, so the gallery is rendered here once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index in range(n):
+        scene = scene_in_split("test", index, held_out_ok=True, size=IMAGE_SIZE)
+        name = f"scene_{index:03d}.png"
+        Image.fromarray(scene.image).save(folder / name, optimize=True)
+        entries.append(
+            {
+                "file": name,
+                "seed": scene.seed,
+                "caption": language.captions(scene)[0],
+                "classes": list(scene.class_names),
+                "background": scene.background.word,
+            }
+        )
+    (folder / "examples.json").write_text(json.dumps(entries, indent=1) + "\n")
+    return entries
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     folder = get_settings().checkpoints_dir
     parser.add_argument("--checkpoint", type=Path, default=folder / "matching")
@@ -494,9 +522,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds ties and the queries")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--json", action="store_true", help="the JSON line is always last")
+    parser.add_argument(
+        "--write-examples", type=int, default=0, metavar="N",
+        help="instead: save N test scenes to examples/matching, the Search tab's gallery",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.write_examples:
+        folder = get_settings().examples_dir / "matching"
+        entries = write_examples(folder, args.write_examples)
+        print(f"{len(entries)} test scenes written to {folder}")
+        return {"examples": len(entries), "folder": str(folder)}
     result = evaluate(args)
     print(markdown_table(result))
     return result
