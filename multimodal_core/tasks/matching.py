@@ -67,10 +67,11 @@ EXAMPLE_QUERIES: tuple[str, ...] = (
 )
 
 
-def out_of_world_note() -> str:
-    """The built-in model's sentence for a query picture from outside its world."""
+def out_of_world_note(answer: str = "ranking") -> str:
+    """The built-in model's sentence for a query picture from outside its world; ``answer``
+    names what is likely wrong ("ranking", "tagging")."""
     advice = world_check.where_to_go(CHOICES, "photos")
-    return world_check.out_of_world_note("search results and tags", advice)
+    return world_check.out_of_world_note(answer, advice)
 
 
 # ----- the model -------------------------------------------------------------------------------
@@ -536,7 +537,7 @@ def _tags(image: np.ndarray) -> TagsResult:
         best = int(tail.argmax())
         background = (config.background_names[best], float(tail[best]))
     (check,) = world_check.check_if_available([image])
-    notes = [out_of_world_note()] if check is not None and not check.in_world else []
+    notes = [out_of_world_note("tagging")] if check is not None and not check.in_world else []
     return TagsResult(
         _tags_of(model, embedding), background, "builtin", notes,
         in_world=None if check is None else check.in_world,
