@@ -5,7 +5,8 @@ requests twice through ``gradio_client``, as a person's browser would (upload, q
 result pictures are not downloaded: a browser fetches them apart, outside the queue): one at a
 time from one client, then from ``--users`` clients at once, each sending ``--requests`` in a row.
 The requests cycle through the tabs' built-in models with the files in ``examples/`` and the
-text-to-image tab's example prompts (four pictures each): captioning, VQA, text to image, sound
+text-to-image tab's example prompts (four pictures each): word vectors, search (its example
+queries and scenes), captioning, VQA, text to image, sound
 localization, separation (a click on each source of the example mixtures), voice to face and
 sound analysis. Reports requests per second both ways,
 their ratio (``throughput_ratio``: concurrent / one at a time), latency percentiles under load,
@@ -52,7 +53,7 @@ import app
 from multimodal_core import batching, workers
 from multimodal_core.registry import FAMILIES
 from multimodal_core.settings import get_settings
-from multimodal_core.tasks import text_to_image, words
+from multimodal_core.tasks import matching, text_to_image, words
 from multimodal_core.ui.common import MODEL_QUEUE
 
 EXAMPLES = REPO / "examples"
@@ -84,6 +85,8 @@ def _arguments() -> dict[str, list[tuple[Any, ...]]]:
     prompts = text_to_image.EXAMPLE_PROMPTS
     return {
         "words": [(query, "", "builtin") for query in words.EXAMPLES],
+        "matching": [("words", q, None, "", "", "builtin") for q in matching.EXAMPLE_QUERIES]
+        + [("picture", "", p, "", "", "builtin") for p in scenes],
         "captioning": [(p, 5, "builtin") for p in scenes],
         "vqa": [(p, q, "builtin") for p, q in zip(scenes, itertools.cycle(questions))],
         "text_to_image": [(t, 4, seed, "builtin") for seed, t in enumerate(prompts)],

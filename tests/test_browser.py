@@ -456,3 +456,44 @@ def test_words_tab_answers_an_analogy_and_maps_it(page) -> None:
     page.locator("#words-run").click()
     page.get_by_text("kingz", exact=False).filter(visible=True).first.wait_for(timeout=30_000)
     assert "queen" not in page.locator("#words-heading").inner_text()  # cleared, not stale
+
+
+def test_search_tab_finds_pictures_by_words_and_by_picture_minus_plus(page) -> None:
+    import json
+
+    entries = json.loads((EXAMPLES / "matching" / "examples.json").read_text())
+    open_tab(page, "Search")
+    page.locator("#search-text textarea, #search-text input").first.fill(entries[0]["caption"])
+    page.locator("#search-run").click()
+    expect_text(page.locator("#search-heading"), entries[0]["caption"], RESULT_TIMEOUT_MS)
+    page.locator("#search-results img").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.locator("#search-map img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    expect_text(page.locator("#search-table"), entries[0]["file"])
+    shoot(page, "search")
+    page.get_by_label("picture", exact=True).check()
+    upload(page, "search-picture", EXAMPLES / "matching" / entries[0]["file"])
+    page.locator("#search-minus textarea, #search-minus input").first.fill(entries[0]["classes"][0])
+    page.locator("#search-plus textarea, #search-plus input").first.fill("cat")
+    page.locator("#search-run").click()
+    expect_text(page.locator("#search-heading"), "+ cat", RESULT_TIMEOUT_MS)
+    expect_text(page.locator("#search-notes"), "tags")
+    page.locator("#search-tag").click()
+    expect_text(page.locator("#search-tags"), entries[0]["classes"][0], RESULT_TIMEOUT_MS)
+
+
+def test_search_tab_searches_the_visitors_own_pictures_and_names_a_broken_one(
+    page, tmp_path: Path
+) -> None:
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    scenes = sorted((EXAMPLES / "matching").glob("scene_*.png"))[:3]
+    open_tab(page, "Search")
+    page.get_by_text("Search your own pictures").click()
+    files = [str(p) for p in scenes] + [str(tmp_path / "broken.png")]
+    page.locator("#search-files input[type=file]").first.set_input_files(files)
+    expect_text(page.locator("#search-files"), "broken", 30_000)  # shown as "broken .png"
+    page.locator("#search-use-uploads").click()
+    expect_text(page.locator("#search-gallery-source"), "your 3 pictures", RESULT_TIMEOUT_MS)
+    expect_text(page.locator("#search-gallery-source"), "Skipped broken.png")
+    page.locator("#search-text textarea, #search-text input").first.fill("a dog")
+    page.locator("#search-run").click()
+    expect_text(page.locator("#search-heading"), "in your 3 pictures", RESULT_TIMEOUT_MS)

@@ -29,6 +29,7 @@ from multimodal_core.settings import get_settings
 from multimodal_core.tasks import (
     captioning,
     localization,
+    matching,
     separation,
     text_to_image,
     voice_to_face,
@@ -58,6 +59,11 @@ TABS: dict[str, Tab] = {
     "words": Tab(
         "words", words.BUILTIN, "skip-gram", "/words",
         lambda i, a: ("king - man + woman", "", "builtin"),
+    ),
+    "matching": Tab(
+        "matching", matching.BUILTIN, "joint image-text", "/search",
+        lambda i, a: ("words", "a dog on a blue background", None, "", "", "builtin"),
+        reads=("words",),
     ),
     "captioning": Tab(
         "captioning", captioning.BUILTIN, "captioning", "/captioning",
@@ -115,6 +121,7 @@ FAST = [
     ("text_to_image", "truncated weights"),
     ("words", "broken config"),
     ("separation", "garbage weights"),
+    ("matching", "truncated weights"),
 ]
 """Every tab and every kind of damage once; the slow run tries every pair."""
 
@@ -265,6 +272,7 @@ def test_whole_checkpoints_folder_missing_leaves_status_and_sound_working(
 
 PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str] | None] = {
     "words": None,  # its other choice, MiniLM, is shipped by a pip package: nothing downloads
+    "matching": None,  # its pretrained choice (CLIP) is not served yet: the built-in one only
     "captioning": ("/captioning", lambda i, a: (i, 3, "blip"), captioning.BLIP),
     "vqa": ("/vqa", lambda i, a: (i, "what is it?", "vilt"), vqa.VILT),
     "localization": ("/localization", lambda i, a: (i, a, "zero-shot"), shared.CLAP.name),

@@ -67,6 +67,7 @@ UPLOAD_SLOTS: dict[str, Slot] = {
     "/separate.audio_path": Slot("audio", lambda f, g: (g.image, f, 4, 4, "builtin"), True),
     "/voice_to_face.path": Slot("audio", lambda f, g: (f, "builtin", 0), True),
     "/sound.path": Slot("audio", lambda f, g: (f,)),
+    "/search.picture": Slot("image", lambda f, g: ("picture", "", f, "", "", "builtin")),
 }
 """Every file input of every registered tab, as ``api.parameter``."""
 
@@ -75,6 +76,9 @@ TEXT_SLOTS: dict[str, Callable[[str, Goods], tuple]] = {
     "/text_to_image.prompt": lambda text, g: (text, 2, 0, "builtin"),
     "/words.query": lambda text, g: (text, "", "builtin"),
     "/words.map_words": lambda text, g: ("dog", text, "builtin"),  # optional: may be empty
+    "/search.text": lambda text, g: ("words", text, None, "", "", "builtin"),
+    "/search.minus": lambda text, g: ("picture", "", g.image, text, "cat", "builtin"),
+    "/search.plus": lambda text, g: ("picture", "", g.image, "dog", text, "builtin"),
 }
 """Every free-text input; the text-to-image tab is driven only when the app registers it."""
 
@@ -92,6 +96,9 @@ REFUSED_TEXTS: dict[str, set[str]] = {
     "/text_to_image.prompt": {"empty", "blank", "100 KB"},
     "/words.query": set(ODD_TEXTS),  # an empty query or one with no English word asks nothing
     "/words.map_words": {"100 KB"},
+    "/search.text": {"empty", "blank", "100 KB", "Chinese", "Arabic"},  # no English word
+    "/search.minus": {"100 KB", "Chinese", "Arabic"},  # optional, but words it cannot read
+    "/search.plus": {"100 KB", "Chinese", "Arabic"},
 }
 """Texts that must get a sentence rather than a result (the built-in VQA reads English only)."""
 
@@ -270,6 +277,8 @@ FAST_UPLOADS: list[tuple[str, str]] = [
     ("/voice_to_face.path", "telephone_8k.wav"),  # odd sample rate
     ("/sound.path", "ten_minutes.wav"),  # long: trimmed, said
     ("/sound.path", "rate_2k.wav"),  # sample rate too low to use
+    ("/search.picture", "random_bytes.png"),  # broken
+    ("/search.picture", "phone_rotated.jpg"),  # a photo: searched, and said to be no scene
 ]
 
 

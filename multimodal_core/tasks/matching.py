@@ -257,15 +257,15 @@ def _gallery(model: BuiltinMatching, gallery: Gallery | None) -> tuple[Gallery, 
 
 
 def _words_of(text: str | None, what: str, required: bool) -> list[str]:
-    """The words of a typed text; InputError for an over-long one, or an empty one when
-    ``required``."""
+    """The words of a typed text; InputError for an over-long one, one with no English word,
+    or an empty one when ``required``."""
     text = (text or "").strip()
     limit = get_settings().max_text_chars
     if len(text) > limit:
         raise InputError(f"The {what} is {len(text):,} characters long; please keep it under "
                          f"{limit}.")  # fmt: skip
     words = word_vectors.tokenize(text)
-    if required and not words:
+    if not words and (required or text):  # an optional text may be empty, not unreadable
         raise InputError(
             f"Please type the {what} in English words, for example “a dog on a blue background”."
         )
@@ -369,7 +369,7 @@ def map_picture(gallery: np.ndarray, query: np.ndarray, hits: list[Hit], title: 
             axes.annotate(str(h.rank), xy[h.index], xytext=(4, 4), textcoords="offset points",
                           fontsize=9, color="#1f5fa8")  # fmt: skip
     axes.scatter([xy[-1, 0]], [xy[-1, 1]], s=220, marker="*", color="#c0392b", label="query")
-    axes.legend(loc="lower right", fontsize=8, frameon=False)
+    axes.legend(loc="best", fontsize=8, framealpha=0.8)
     axes.set_xlim(-1.15, 1.15)
     axes.set_ylim(-1.15, 1.15)
     axes.set_xticks([])
@@ -398,7 +398,7 @@ def _finish(
     if picture:
         result.pictures = [gallery.thumbnails[h.index] for h in result.hits]
         if len(gallery) >= 2:
-            title = f"{result.gallery} and the query: first two principal components"
+            title = f"{len(gallery)} gallery pictures and the query: first two principal components"
             result.map_picture = map_picture(embedding.numpy(), query.numpy(), result.hits, title)
     return result
 
