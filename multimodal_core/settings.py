@@ -75,6 +75,8 @@ class Settings:
     """MMC_CLAP_MODEL: zero-shot audio tagger (CLAP), used by localization and voice-to-face."""
     clipseg_model: str = "CIDAS/clipseg-rd64-refined"
     """MMC_CLIPSEG_MODEL: text-prompted segmentation (CLIPSeg), used by localization."""
+    clip_model: str = "openai/clip-vit-base-patch32"
+    """MMC_CLIP_MODEL: joint image-text space (CLIP), the Search tab's pretrained choice."""
     diffusion_model: str = "SimianLuo/LCM_Dreamshaper_v7"
     """MMC_DIFFUSION_MODEL: few-step text-to-image pipeline (diffusers); MIT-licensed default."""
     sentence_encoder: str = ""

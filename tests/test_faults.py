@@ -272,7 +272,7 @@ def test_whole_checkpoints_folder_missing_leaves_status_and_sound_working(
 
 PRETRAINED: dict[str, tuple[str, Callable[[dict, dict], tuple], str] | None] = {
     "words": None,  # its other choice, MiniLM, is shipped by a pip package: nothing downloads
-    "matching": None,  # its pretrained choice (CLIP) is not served yet: the built-in one only
+    "matching": ("/search", lambda i, a: ("words", "a dog", None, "", "", "clip"), matching.CLIP),
     "captioning": ("/captioning", lambda i, a: (i, 3, "blip"), captioning.BLIP),
     "vqa": ("/vqa", lambda i, a: (i, "what is it?", "vilt"), vqa.VILT),
     "localization": ("/localization", lambda i, a: (i, a, "zero-shot"), shared.CLAP.name),

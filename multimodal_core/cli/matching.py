@@ -1,5 +1,6 @@
 """``search --text "a dog on a blue background"``, ``search --image PICTURE [--minus dog --plus
-cat]``, ``search --tags PICTURE``, each over the world's test scenes or ``--gallery DIR``."""
+cat]``, ``search --tags PICTURE``, each over the world's test scenes or ``--gallery DIR``; and
+``search --image PICTURE --classify "a cat, a dog"`` (zero-shot classification)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minus", default="", metavar="WORDS", help="with --image: take away")
     parser.add_argument("--plus", default="", metavar="WORDS", help="with --image: add")
     parser.add_argument(
+        "--classify", metavar="LABELS",
+        help='with --image: zero-shot probabilities of "a cat, a dog, a car"',
+    )  # fmt: skip
+    parser.add_argument(
         "--gallery", type=Path, metavar="DIR",
         help="search the pictures in DIR (default: the world's held-out test scenes)",
     )  # fmt: skip
@@ -38,6 +43,13 @@ def run(args: argparse.Namespace) -> int:
         if tags.background:
             lines.append(f"background: {tags.background[0]} ({tags.background[1]:.0%})")
         emit(tags.to_dict(), "\n".join([*lines, *tags.notes]), args.json)
+        return 0
+    if args.classify is not None:
+        if not args.image:
+            raise InputError("--classify needs the picture to classify: give it with --image.")
+        found = matching.classify(args.image, args.classify, args.model)
+        lines = [f"{label}  {p:.1%}" for label, p in found.labels]
+        emit(found.to_dict(), "\n".join([*lines, *found.notes]), args.json)
         return 0
     if (args.minus or args.plus) and not args.image:
         raise InputError("--minus and --plus change a picture query: give it with --image.")

@@ -5,7 +5,9 @@ The built-in model (hub ``matching``, ``checkpoints/matching``) is the joint ima
 trained here: the frozen world classifier's feature map and the frozen skip-gram word vectors
 (``checkpoints/world_classifier``, ``checkpoints/words``), joined by projections trained with
 InfoNCE plus semantic regularization. It knows only the synthetic world, and says so when a
-query picture is not from it. The gallery is the world's held-out test scenes
+query picture is not from it. The pretrained choice is CLIP (hub ``matching_clip``, the
+``clip_model`` setting), which knows photos and any words and also classifies a picture among
+labels a person types (zero-shot). The gallery is the world's held-out test scenes
 (``examples/matching``, written by ``python -m multimodal_core.evaluate matching
 --write-examples 200``; embedded once and kept) or the pictures a person uploads (decoded, checked
 and embedded on each call; the tab keeps them per visitor).
@@ -19,6 +21,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 from multimodal_core import hub, media
+from multimodal_core.backends.matching import ClipSpace, load_clip
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
 from multimodal_core.models import word_vectors
@@ -36,6 +40,7 @@ from multimodal_core.sound_pictures import figure_to_array
 from multimodal_core.tasks import world_check
 
 BUILTIN = "matching"
+CLIP = "matching_clip"
 CHECKPOINT = "matching"
 CHOICES = ModelChoices(
     (
@@ -45,8 +50,9 @@ CHOICES = ModelChoices(
             "(synthetic world, offline)",
             (BUILTIN,),
         ),
+        ModelChoice("clip", "CLIP (pretrained, downloads)", (CLIP,), pretrained=True),
     ),
-    presets={"builtin": "builtin", "pretrained": "builtin"},
+    presets={"builtin": "builtin", "pretrained": "clip"},
 )
 TAG_THRESHOLD = 0.19
 """Cosine at which a class name tags a picture: the threshold with the best tag F1 on 1,000
@@ -54,9 +60,12 @@ validation scenes (``python -m multimodal_core.evaluate matching``: tag F1 0.947
 TOP_K = 8
 MAX_TOP_K = 50
 MAX_QUERY_WORDS = 40  # the space was trained on captions of at most about 20 words
+MAX_LABELS = 20  # zero-shot classification: labels one request may name
 MAX_GALLERY = 100
 """Pictures one upload may hold: each is decoded and embedded on every search."""
-THUMBNAIL_SIDE = 160  # what people see of an uploaded picture
+SIDE = 64
+"""The built-in space's input side (the world classifier's): galleries are squashed to it once."""
+THUMBNAIL_SIDE = 224  # what people see of an uploaded picture, and what CLIP reads (224 px)
 GALLERY_FOLDER = "matching"  # under examples/
 EXAMPLE_QUERIES: tuple[str, ...] = (
     "a dog on a blue background",
@@ -109,6 +118,41 @@ class BuiltinMatching(hub.ModelWrapper):
     def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
         return self.space.encode_texts(list(texts)).float().cpu()
 
+    def embed_gallery(self, gallery: Gallery) -> torch.Tensor:
+        squares = gallery.squares
+        if squares.shape[1] != self.side:  # squashed for another model's side
+            squares = np.stack([_square(q.astype(np.float32) / 255.0, self.side) for q in squares])
+        return self.embed_pictures(squares)
+
+    def embed_image(self, image: np.ndarray) -> torch.Tensor:
+        return self.embed_pictures(_square(image, self.side)[None])[0]
+
+    @property
+    def scale(self) -> float:
+        """The shared classifier's logit scale on a cosine: for zero-shot probabilities."""
+        return float(self.space.model.config.class_scale)
+
+
+class ClipEmbedder:
+    """CLIP behind the same calls as :class:`BuiltinMatching`: it reads each picture as people
+    see it (the thumbnail, up to 224 px) and the text as typed."""
+
+    def __init__(self, clip: ClipSpace) -> None:
+        self.clip = clip
+
+    def embed_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.clip.embed_texts(texts)
+
+    def embed_gallery(self, gallery: Gallery) -> torch.Tensor:
+        return self.clip.embed_pictures(gallery.thumbnails)
+
+    def embed_image(self, image: np.ndarray) -> torch.Tensor:
+        return self.clip.embed_pictures([image])[0]
+
+    @property
+    def scale(self) -> float:
+        return self.clip.logit_scale
+
 
 def _load_builtin() -> BuiltinMatching:
     root = get_settings().checkpoints_dir
@@ -136,6 +180,32 @@ SPEC = hub.ModelSpec(
 """12.4 MB: the space (0.9 M parameters), the world classifier (1.2 M) and the word vectors
 (about 21,000 x 128) in float32."""
 hub.register(SPEC)
+CLIP_SPEC = hub.ModelSpec(
+    CLIP, "matching", load_clip, 605.0, "CLIP model", half_on_cuda=True,
+    pretrained=True, source="clip_model",
+)  # fmt: skip
+"""605 MB: CLIP ViT-B/32's 151 M float32 parameters."""
+hub.register(CLIP_SPEC)
+
+
+class Embedder(Protocol):
+    """What a search asks of a model: unit embeddings (CPU) in one space."""
+
+    def embed_texts(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+    def embed_gallery(self, gallery: Gallery) -> torch.Tensor: ...
+
+    def embed_image(self, image: np.ndarray) -> torch.Tensor: ...
+
+    @property
+    def scale(self) -> float: ...
+
+
+def _model(choice: str) -> tuple[str, Embedder]:
+    """The hub name and model of a choice key (call inside ``hub.gpu``)."""
+    name = CHOICES.get(choice).models[0]
+    model = hub.get(name)
+    return name, (model if name == BUILTIN else ClipEmbedder(model))
 
 
 # ----- galleries -------------------------------------------------------------------------------
@@ -168,15 +238,16 @@ class Gallery:
 def _thumbnail(picture: np.ndarray) -> np.ndarray:
     image = Image.fromarray((np.clip(picture, 0.0, 1.0) * 255 + 0.5).astype(np.uint8))
     image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    return np.asarray(image)
+    return np.array(image)  # writable: CLIP's processor reads it into a tensor
 
 
 def _square(picture: np.ndarray, side: int) -> np.ndarray:
     return (media.squash_to_square(picture, side) * 255 + 0.5).astype(np.uint8)
 
 
-_WORLD: dict[tuple[str, int], tuple[Gallery, torch.Tensor]] = {}
-"""The world gallery and its embedding, per (examples folder, model): built once."""
+_WORLD: dict[tuple[str, str], tuple[int, Gallery, torch.Tensor]] = {}
+"""Per (examples folder, hub name): the loaded model's id, the world gallery and its embedding,
+built once per loaded model."""
 _WORLD_LOCK = threading.Lock()
 
 
@@ -184,7 +255,7 @@ def _world_gallery(side: int) -> Gallery:
     folder = get_settings().examples_dir / GALLERY_FOLDER
     try:
         entries = json.loads((folder / "examples.json").read_text(encoding="utf-8"))
-        pictures = [np.asarray(Image.open(folder / e["file"]).convert("RGB")) for e in entries]
+        pictures = [np.array(Image.open(folder / e["file"]).convert("RGB")) for e in entries]
     except (OSError, ValueError, KeyError):
         raise ModelUnavailableError(
             "The gallery of world scenes (examples/matching) is missing or damaged; write it with "
@@ -201,18 +272,17 @@ def _world_gallery(side: int) -> Gallery:
     )
 
 
-def _world(model: BuiltinMatching) -> tuple[Gallery, torch.Tensor]:
-    """The world gallery and its (N, E) embedding (call inside ``hub.gpu``)."""
-    key = (str(get_settings().examples_dir), id(model))
+def _world(name: str, model: Embedder) -> tuple[Gallery, torch.Tensor]:
+    """The world gallery and its (N, E) embedding by the model ``name`` (inside ``hub.gpu``)."""
+    key = (str(get_settings().examples_dir), name)
     with _WORLD_LOCK:
-        if key not in _WORLD:
-            _WORLD.clear()  # a reloaded model or new settings replace the old embedding
-            gallery = _world_gallery(model.side)
-            _WORLD[key] = (gallery, model.embed_pictures(gallery.squares))
-        return _WORLD[key]
+        if key not in _WORLD or _WORLD[key][0] != id(model):  # a reloaded model: embed again
+            gallery = _world_gallery(SIDE)
+            _WORLD[key] = (id(model), gallery, model.embed_gallery(gallery))
+        return _WORLD[key][1:]
 
 
-def load_gallery(paths: Sequence[str | Path] | None, side: int = 64) -> Gallery:
+def load_gallery(paths: Sequence[str | Path] | None, side: int = SIDE) -> Gallery:
     """The person's pictures as a gallery: each decoded by ``media.load_image``; a file that
     cannot be used is skipped with a note naming it. InputError (one sentence) for no picture,
     more than :data:`MAX_GALLERY`, or none usable."""
@@ -242,15 +312,12 @@ def load_gallery(paths: Sequence[str | Path] | None, side: int = 64) -> Gallery:
     return Gallery("uploads", names, np.stack(squares), thumbnails, [""] * len(names), notes)
 
 
-def _gallery(model: BuiltinMatching, gallery: Gallery | None) -> tuple[Gallery, torch.Tensor]:
+def _gallery(name: str, model: Embedder, gallery: Gallery | None) -> tuple[Gallery, torch.Tensor]:
     if gallery is None:
-        return _world(model)
+        return _world(name, model)
     if len(gallery) == 0:
         raise InputError("Your gallery is empty; please upload some pictures, or search the world.")
-    squares = gallery.squares
-    if squares.shape[1] != model.side:  # squashed for another model's side
-        squares = np.stack([_square(q.astype(np.float32) / 255.0, model.side) for q in squares])
-    return gallery, model.embed_pictures(squares)
+    return gallery, model.embed_gallery(gallery)
 
 
 # ----- queries ---------------------------------------------------------------------------------
@@ -409,16 +476,24 @@ def _check_top_k(top_k: int) -> int:
     return int(top_k)
 
 
+def _readable(model: Embedder, words: list[str], what: str) -> tuple[str, list[str]]:
+    """The text a model reads of typed words, with notes: the built-in one leaves out the words
+    it has no vector for; CLIP's tokenizer reads any word."""
+    if isinstance(model, BuiltinMatching):
+        return _known_text(model, words, what)
+    return " ".join(words), []
+
+
 @hub.gpu
 def _search_text(
-    words: list[str], gallery: Gallery | None, top_k: int, picture: bool
+    words: list[str], gallery: Gallery | None, choice: str, top_k: int, picture: bool
 ) -> SearchResult:
-    model: BuiltinMatching = hub.get(BUILTIN)
-    text, notes = _known_text(model, words, "query")
-    pictures, embedding = _gallery(model, gallery)
+    name, model = _model(choice)
+    text, notes = _readable(model, words, "query")
+    pictures, embedding = _gallery(name, model, gallery)
     query = model.embed_texts([text])[0]
     hits = _ranked(query, embedding, pictures, top_k)
-    result = SearchResult(text, "text", "builtin", pictures.description, hits, notes)
+    result = SearchResult(text, "text", choice, pictures.description, hits, notes)
     return _finish(result, query, embedding, pictures, picture)
 
 
@@ -433,7 +508,7 @@ def search_text(
     InputError (one sentence) for an empty, over-long or wholly unknown query."""
     words = _words_of(text, "query", required=True)
     CHOICES.get(model)
-    return _search_text(words, gallery, _check_top_k(top_k), picture)
+    return _search_text(words, gallery, model, _check_top_k(top_k), picture)
 
 
 def _tags_of(model: BuiltinMatching, embedding: torch.Tensor) -> list[tuple[str, float]]:
@@ -442,20 +517,20 @@ def _tags_of(model: BuiltinMatching, embedding: torch.Tensor) -> list[tuple[str,
 
 @hub.gpu
 def _search_picture(
-    image: np.ndarray, minus: list[str], plus: list[str], gallery: Gallery | None, top_k: int,
-    picture: bool,
+    image: np.ndarray, minus: list[str], plus: list[str], gallery: Gallery | None, choice: str,
+    top_k: int, picture: bool,
 ) -> SearchResult:  # fmt: skip
-    model: BuiltinMatching = hub.get(BUILTIN)
+    name, model = _model(choice)
     notes: list[str] = []
     minus_text, plus_text = "", ""
     if minus:
-        minus_text, more = _known_text(model, minus, "words to take away")
+        minus_text, more = _readable(model, minus, "words to take away")
         notes += more
     if plus:
-        plus_text, more = _known_text(model, plus, "words to add")
+        plus_text, more = _readable(model, plus, "words to add")
         notes += more
-    pictures, embedding = _gallery(model, gallery)
-    base = model.embed_pictures(_square(image, model.side)[None])[0]
+    pictures, embedding = _gallery(name, model, gallery)
+    base = model.embed_image(image)
     query = base
     if minus_text or plus_text:
         zero = torch.zeros_like(base)
@@ -466,15 +541,14 @@ def _search_picture(
         f" + {plus_text}" if plus_text else "")  # fmt: skip
     by = "arithmetic" if query is not base else "picture"
     hits = _ranked(query, embedding, pictures, top_k)
-    (check,) = world_check.check_if_available([image])
-    if check is not None and not check.in_world:
-        notes.insert(0, out_of_world_note())
-    result = SearchResult(
-        described, by, "builtin", pictures.description, hits, notes,
-        in_world=None if check is None else check.in_world,
-        in_world_score=None if check is None else check.score,
-        tags=_tags_of(model, base),
-    )  # fmt: skip
+    result = SearchResult(described, by, choice, pictures.description, hits, notes)
+    if isinstance(model, BuiltinMatching):  # CLIP knows photos: no check, no world tags
+        (check,) = world_check.check_if_available([image])
+        if check is not None and not check.in_world:
+            result.notes.insert(0, out_of_world_note())
+        result.in_world = None if check is None else check.in_world
+        result.in_world_score = None if check is None else check.score
+        result.tags = _tags_of(model, base)
     return _finish(result, query, embedding, pictures, picture)
 
 
@@ -496,7 +570,7 @@ def search_picture(
     CHOICES.get(model)
     top_k = _check_top_k(top_k)
     image = media.load_image(path)
-    return _search_picture(image, minus_words, plus_words, gallery, top_k, picture)
+    return _search_picture(image, minus_words, plus_words, gallery, model, top_k, picture)
 
 
 @dataclass
@@ -546,11 +620,86 @@ def _tags(image: np.ndarray) -> TagsResult:
 
 
 def tag_picture(path: str | Path | None, model: str = "builtin") -> TagsResult:
-    """The tags of one uploaded picture; InputError (one sentence) for a bad upload."""
+    """The tags of one uploaded picture (the built-in model's, at its calibrated threshold);
+    InputError (one sentence) for a bad upload, or for CLIP, which classifies typed labels."""
     if path is None or not str(path).strip():
         raise InputError("Please upload a picture to tag, or pick an example scene.")
-    CHOICES.get(model)
+    if CHOICES.get(model).models[0] != BUILTIN:
+        raise InputError(
+            "Tags come from the built-in model's calibrated threshold; with CLIP, type the "
+            "labels to choose among and classify the picture."
+        )
     return _tags(media.load_image(path))
+
+
+@dataclass
+class Classification:
+    """Zero-shot classification: each typed label's probability for the picture (a softmax
+    over the labels of the model's scale times each cosine), best first."""
+
+    labels: list[tuple[str, float]]
+    model: str
+    notes: list[str] = field(default_factory=list)
+    in_world: bool | None = None
+    in_world_score: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "labels": [{"label": label, "probability": round(p, 4)} for label, p in self.labels],
+            "model": self.model,
+            "notes": self.notes,
+            "in_world": self.in_world,
+            "in_world_score": self.in_world_score,
+        }
+
+
+def parse_labels(text: str | None) -> list[str]:
+    """ "a cat, a dog, a car" -> ["a cat", "a dog", "a car"]; InputError for fewer than two,
+    more than :data:`MAX_LABELS`, or an over-long text."""
+    text = (text or "").strip()
+    if len(text) > get_settings().max_text_chars:
+        raise InputError(f"The labels are too long; please keep them under "
+                         f"{get_settings().max_text_chars} characters.")  # fmt: skip
+    labels = list(dict.fromkeys(" ".join(word_vectors.tokenize(part)) for part in text.split(",")))
+    labels = [label for label in labels if label]
+    if len(labels) < 2:
+        raise InputError("Please type at least two labels separated by commas, such as "
+                         "“a cat, a dog, a car”.")  # fmt: skip
+    if len(labels) > MAX_LABELS:
+        raise InputError(f"Please type at most {MAX_LABELS} labels, not {len(labels)}.")
+    return labels
+
+
+@hub.gpu
+def _classify(image: np.ndarray, labels: list[str], choice: str) -> Classification:
+    name, model = _model(choice)
+    notes: list[str] = []
+    read = []
+    for label in labels:
+        text, more = _readable(model, label.split(), "label")
+        read.append(text)
+        notes += more
+    cosines = model.embed_texts(read) @ model.embed_image(image)  # (L,)
+    probabilities = torch.softmax(model.scale * cosines, dim=0).tolist()
+    ranked = sorted(zip(labels, probabilities, strict=True), key=lambda lp: -lp[1])
+    result = Classification(ranked, choice, notes)
+    if name == BUILTIN:
+        (check,) = world_check.check_if_available([image])
+        if check is not None and not check.in_world:
+            result.notes.insert(0, out_of_world_note("classification"))
+        result.in_world = None if check is None else check.in_world
+        result.in_world_score = None if check is None else check.score
+    return result
+
+
+def classify(path: str | Path | None, labels: str | None, model: str = "clip") -> Classification:
+    """Zero-shot classification of an uploaded picture among typed labels ("a cat, a dog, a
+    car"), CLIP's homework; the built-in model does it too, in its world's words."""
+    if path is None or not str(path).strip():
+        raise InputError("Please upload a picture to classify, or pick an example scene.")
+    parsed = parse_labels(labels)
+    CHOICES.get(model)
+    return _classify(media.load_image(path), parsed, model)
 
 
 def gallery_from_folder(folder: str | Path) -> Gallery:

@@ -41,9 +41,13 @@ embedding of the words "dog" and adds that of "cat". The map shows the gallery a
 the two directions in which the gallery's embeddings differ most (PCA).
 
 It knows only the synthetic world (emoji on plain or textured backgrounds) and its words: it says
-so when a picture is not from that world. The default gallery is 200 held-out test scenes it never
-saw in training; you can upload up to 100 pictures of your own instead (kept for you alone, for
-this visit)."""
+so when a picture is not from that world. For photos, choose the pretrained **CLIP** (OpenAI,
+trained on 400 million pictures and their captions from the web); it downloads the first time.
+**Classify** is CLIP's zero-shot classification: type labels ("a cat, a dog, a car") and see, for
+the picture, the probability of each (a softmax over the labels of the scaled cosines).
+
+The default gallery is 200 held-out test scenes the built-in model never saw in training; you
+can upload up to 100 pictures of your own instead (kept for you alone, for this visit)."""
 
 BY = ("words", "picture")
 COLUMNS = ["rank", "picture", "cosine", "caption"]
@@ -89,6 +93,12 @@ def _tags(picture: str | None, model: str) -> str:
     return "  \n".join([*lines, *result.notes])
 
 
+@user_errors("classifying the picture")
+def _classify(picture: str | None, labels: str, model: str):
+    result = matching.classify(picture, labels, model)
+    return {label: p for label, p in result.labels}, "  \n".join(result.notes)
+
+
 @user_errors("reading your pictures")
 def _use_uploads(files: list[str] | None) -> tuple[matching.Gallery, str]:
     gallery = matching.load_gallery(files)
@@ -129,6 +139,18 @@ def build_tab() -> None:
             run = gr.Button("Search", variant="primary", elem_id="search-run")
             tag = gr.Button("Tags of the picture", elem_id="search-tag")
             tags = gr.Markdown(elem_id="search-tags")
+            with gr.Accordion("Classify the picture among your labels (zero-shot)", open=False):
+                labels = gr.Textbox(
+                    label="Labels, separated by commas",
+                    value="a cat, a dog, a car, a piano",
+                    max_lines=2,
+                    max_length=settings.max_text_chars,
+                    elem_id="search-labels",
+                )
+                classify = gr.Button("Classify", elem_id="search-classify")
+                probabilities = gr.Label(label="Probability of each label",
+                                         elem_id="search-probabilities")  # fmt: skip
+                classify_notes = gr.Markdown(elem_id="search-classify-notes")
             gr.Examples([["words", q] for q in matching.examples()], inputs=[by, text],
                         label="Try words")  # fmt: skip
             scenes = matching.example_pictures(6)
@@ -182,6 +204,10 @@ def build_tab() -> None:
         cleared_first(trigger, _search, inputs, outputs, concurrency_id=MODEL_QUEUE, **visibility)
     cleared_first(
         tag.click, _tags, [picture, model], [tags],
+        api_visibility="private", concurrency_id=MODEL_QUEUE,
+    )  # fmt: skip
+    cleared_first(
+        classify.click, _classify, [picture, labels, model], [probabilities, classify_notes],
         api_visibility="private", concurrency_id=MODEL_QUEUE,
     )  # fmt: skip
     use.click(_use_uploads, [files], [gallery, which], api_visibility="private")
