@@ -99,7 +99,10 @@ def _measure(args: argparse.Namespace) -> dict:
     upload_s = time.perf_counter() - start
     notes = []
     if index is None:
-        notes.append("faiss-cpu is not installed here (it is not among the requirements): faiss_ms_100k is null, so the plain matrix product has nothing to be compared with")
+        notes.append(
+            "faiss-cpu is not installed here (it is not among the requirements): faiss_ms_100k "
+            "is null, so the plain matrix product has nothing to be compared with"
+        )
     search_100k = statistics.median(search_ms)
     faiss_100k = statistics.median(faiss_ms) if faiss_ms else None
     return {
