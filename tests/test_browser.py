@@ -479,6 +479,11 @@ def test_search_tab_finds_pictures_by_words_and_by_picture_minus_plus(page) -> N
     expect_text(page.locator("#search-notes"), "tags")
     page.locator("#search-tag").click()
     expect_text(page.locator("#search-tags"), entries[0]["classes"][0], RESULT_TIMEOUT_MS)
+    page.get_by_text("Classify the picture among your labels").click()
+    labels = page.locator("#search-labels textarea, #search-labels input").first
+    labels.fill(f"a {entries[0]['classes'][0]}, a rocket")
+    page.locator("#search-classify").click()
+    expect_text(page.locator("#search-probabilities"), entries[0]["classes"][0], RESULT_TIMEOUT_MS)
 
 
 def test_search_tab_searches_the_visitors_own_pictures_and_names_a_broken_one(
