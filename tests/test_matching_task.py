@@ -229,3 +229,13 @@ def test_the_command_prints_one_json_object_last(
     assert {t["tag"] for t in tags["tags"]} >= {ENTRIES[0]["classes"][0]}
     assert cli_main(["search", "--text", ""]) == 2
     assert "Please type" in capsys.readouterr().err
+
+
+def test_a_strip_shows_the_results_side_by_side() -> None:
+    result = matching.search_text(ENTRIES[0]["caption"], top_k=3)
+    sheet = matching.strip(result.pictures, side=96, gap=4)
+    assert sheet.shape == (96, 3 * 96 + 2 * 4, 3) and sheet.dtype == np.uint8
+    first = Image.open(GALLERY / result.hits[0].name).convert("RGB")
+    enlarged = np.asarray(first.resize((96, 96), Image.Resampling.NEAREST))
+    assert np.array_equal(sheet[:, :96], enlarged)  # a 64 px scene fills its square, crisp
+    assert (sheet[:, 96:100] == 255).all()  # the gap

@@ -702,6 +702,24 @@ def classify(path: str | Path | None, labels: str | None, model: str = "clip") -
     return _classify(media.load_image(path), parsed, model)
 
 
+def strip(pictures: Sequence[np.ndarray], side: int = 96, gap: int = 4) -> np.ndarray:
+    """Pictures side by side on white, each fitted into a ``side`` square: a result at a
+    glance, for the columns that compare two models."""
+    sheet = np.full((side, max(1, len(pictures)) * (side + gap) - gap, 3), 255, np.uint8)
+    for i, picture in enumerate(pictures):
+        image = Image.fromarray(picture)
+        image.thumbnail((side, side))  # only ever shrinks
+        if max(image.size) < side:  # a 64 px scene: enlarged, crisp
+            factor = side / max(image.size)
+            size = (round(image.width * factor), round(image.height * factor))
+            image = image.resize(size, Image.Resampling.NEAREST)
+        tile = np.asarray(image)
+        x = i * (side + gap) + (side - tile.shape[1]) // 2
+        y = (side - tile.shape[0]) // 2
+        sheet[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+    return sheet
+
+
 def gallery_from_folder(folder: str | Path) -> Gallery:
     """Every file of a folder (not its subfolders), in name order, as :func:`load_gallery`."""
     folder = Path(folder)

@@ -15,6 +15,8 @@ from multimodal_core.ui.common import (
     ImageUpload,
     ResultGallery,
     ResultImage,
+    SideBySide,
+    Summary,
     cleared_first,
     intro,
     model_choice,
@@ -58,15 +60,27 @@ def _shown(picture: Any) -> Any:
     return viz.enlarge(picture, SHOWN_SIDE)
 
 
+def _searched(
+    by: str, text: str, picture: str | None, minus: str, plus: str,
+    gallery: matching.Gallery | None, model: str,
+) -> matching.SearchResult:  # fmt: skip
+    if by == "picture":
+        return matching.search_picture(picture, minus, plus, gallery, model)
+    return matching.search_text(text, gallery, model)
+
+
+def _summary(result: matching.SearchResult) -> Summary:
+    """The first four results of a model, for the columns that compare two."""
+    lines = [f"{h.rank}. {h.caption or h.name} ({h.score:.3f})" for h in result.hits[:4]]
+    return "  \n".join([*lines, *result.notes[:1]]), matching.strip(result.pictures[:4])
+
+
 @user_errors("searching the gallery")
 def _search(
     by: str, text: str, picture: str | None, minus: str, plus: str, model: str,
     gallery: matching.Gallery | None = None,
 ):  # fmt: skip
-    if by == "picture":
-        result = matching.search_picture(picture, minus, plus, gallery, model)
-    else:
-        result = matching.search_text(text, gallery, model)
+    result = _searched(by, text, picture, minus, plus, gallery, model)
     heading = f"### {result.query}  \nin {result.gallery}"
     if result.hits:
         best = result.hits[0]
@@ -136,6 +150,7 @@ def build_tab() -> None:
                 plus = gr.Textbox(label="+ words (optional)", placeholder="cat", max_lines=1,
                                   elem_id="search-plus")  # fmt: skip
             model = model_choice(matching.CHOICES)
+            side_by_side = SideBySide(matching.CHOICES, "search")
             run = gr.Button("Search", variant="primary", elem_id="search-run")
             tag = gr.Button("Tags of the picture", elem_id="search-tag")
             tags = gr.Markdown(elem_id="search-tags")
@@ -173,6 +188,7 @@ def build_tab() -> None:
             which = gr.Markdown(_use_world()[1], elem_id="search-gallery-source")
         with gr.Column(scale=2):
             heading = gr.Markdown("### ", elem_id="search-heading")
+            side_by_side.build_columns("search")
             found = ResultGallery(
                 label="Results, nearest first",
                 columns=4,
@@ -201,7 +217,14 @@ def build_tab() -> None:
     outputs = [heading, found, table, space_map, notes]
     for trigger, visibility in ((run.click, {"api_name": FAMILY.api_name}),
                                 (text.submit, {"api_visibility": "private"})):  # fmt: skip
-        cleared_first(trigger, _search, inputs, outputs, concurrency_id=MODEL_QUEUE, **visibility)
+        searched = cleared_first(
+            trigger, _search, inputs, outputs, also_cleared=side_by_side.outputs,
+            concurrency_id=MODEL_QUEUE, **visibility,
+        )  # fmt: skip
+        side_by_side.follow(
+            searched, _searched, _summary, [by, text, picture, minus, plus, gallery], model,
+            "comparing the searches",
+        )  # fmt: skip
     cleared_first(
         tag.click, _tags, [picture, model], [tags],
         api_visibility="private", concurrency_id=MODEL_QUEUE,
