@@ -502,3 +502,18 @@ def test_search_tab_searches_the_visitors_own_pictures_and_names_a_broken_one(
     page.locator("#search-text textarea, #search-text input").first.fill("a dog")
     page.locator("#search-run").click()
     expect_text(page.locator("#search-heading"), "in your 3 pictures", RESULT_TIMEOUT_MS)
+
+
+def test_search_compares_the_built_in_space_with_clip_offline(offline, page) -> None:
+    open_tab(page, "Search")
+    page.locator("#search-text textarea, #search-text input").first.fill("two cats")
+    page.locator("#search-compare-with input").click()
+    page.get_by_role("option", name="CLIP", exact=False).first.click()
+    page.locator("#search-run").click()
+    first, second = page.locator("#search-compare-first"), page.locator("#search-compare-second")
+    expect_text(second, "cannot be reached", RESULT_TIMEOUT_MS)
+    best = page.locator("#search-table tbody tr").first.inner_text().split("\t")[-1].strip()
+    expect_text(first, best)  # the same model, the same best picture
+    page.locator("#search-compare-first-picture img").wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert " s" in first.inner_text().split("\n")[0]  # its time, beside its name
+    shoot(page, "search-compare")
