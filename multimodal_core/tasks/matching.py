@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -387,6 +387,7 @@ class SearchResult:
     in_world_score: float | None = None
     tags: list[tuple[str, float]] = field(default_factory=list)  # a query picture's tags
     pictures: list[np.ndarray] = field(default_factory=list)  # the hits' thumbnails
+    space_map: SpaceMap | None = None  # what the map shows, drawn by the caller's ``draw``
     map_picture: np.ndarray | None = None
 
     def to_dict(self) -> dict:
@@ -417,23 +418,40 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return xy / max(float(np.abs(xy).max()), 1e-9)
 
 
-def map_picture(gallery: np.ndarray, query: np.ndarray, hits: list[Hit], title: str) -> np.ndarray:
-    """Gallery (N, E) and query (E,) embeddings on their first two principal components (of the
-    gallery and the query together): every picture a dot, the hits numbered, the query a star."""
+@dataclass(frozen=True)
+class SpaceMap:
+    """The gallery and the query on their first two principal components (of the gallery and
+    the query together): (N + 1, 2) places, the query last; the hits as (gallery index, rank)."""
+
+    xy: np.ndarray
+    hits: list[tuple[int, int]]
+    title: str
+
+
+def space_map(gallery: np.ndarray, query: np.ndarray, hits: list[Hit]) -> SpaceMap:
+    """The map of (N, E) gallery and (E,) query embeddings."""
+    title = f"{len(gallery)} gallery pictures and the query: first two principal components"
+    xy = pca_2d(np.concatenate([gallery, query[None]]))
+    return SpaceMap(xy, [(h.index, h.rank) for h in hits], title)
+
+
+def map_picture(space: SpaceMap) -> np.ndarray:
+    """The map drawn: every picture a dot, the hits numbered, the query a star. Matplotlib:
+    the tab draws it in a worker process, off the server's interpreter lock."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    xy = pca_2d(np.concatenate([gallery, query[None]]))
+    xy, title = space.xy, space.title
     figure = Figure(figsize=(6.4, 4.8), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.subplots()
     figure.subplots_adjust(left=0.04, right=0.96, bottom=0.04, top=0.92)
     axes.scatter(xy[:-1, 0], xy[:-1, 1], s=14, color="#9aa5b1", label="gallery pictures")
-    found = np.array([h.index for h in hits], dtype=int)
+    found = np.array([index for index, _ in space.hits], dtype=int)
     if len(found):
         axes.scatter(xy[found, 0], xy[found, 1], s=40, color="#1f5fa8", label="results")
-        for h in hits:
-            axes.annotate(str(h.rank), xy[h.index], xytext=(4, 4), textcoords="offset points",
+        for index, rank in space.hits:
+            axes.annotate(str(rank), xy[index], xytext=(4, 4), textcoords="offset points",
                           fontsize=9, color="#1f5fa8")  # fmt: skip
     axes.scatter([xy[-1, 0]], [xy[-1, 1]], s=220, marker="*", color="#c0392b", label="query")
     axes.legend(loc="best", fontsize=8, framealpha=0.8)
@@ -446,14 +464,13 @@ def map_picture(gallery: np.ndarray, query: np.ndarray, hits: list[Hit], title: 
 
 
 def _ranked(
-    query: torch.Tensor, embedding: torch.Tensor, gallery: Gallery, top_k: int,
-    exclude: int | None = None,
-) -> list[Hit]:  # fmt: skip
-    scores, indices = search(query[None], embedding, top_k + (exclude is not None))
-    pairs = [(int(i), float(s)) for s, i in zip(scores[0], indices[0], strict=True) if i != exclude]
+    query: torch.Tensor, embedding: torch.Tensor, gallery: Gallery, top_k: int
+) -> list[Hit]:
+    scores, indices = search(query[None], embedding, top_k)
+    pairs = [(int(i), float(s)) for s, i in zip(scores[0], indices[0], strict=True)]
     return [
         Hit(rank, i, gallery.names[i], s, gallery.captions[i] if gallery.captions else "")
-        for rank, (i, s) in enumerate(pairs[:top_k], start=1)
+        for rank, (i, s) in enumerate(pairs, start=1)
     ]
 
 
@@ -465,8 +482,15 @@ def _finish(
     if picture:
         result.pictures = [gallery.thumbnails[h.index] for h in result.hits]
         if len(gallery) >= 2:
-            title = f"{len(gallery)} gallery pictures and the query: first two principal components"
-            result.map_picture = map_picture(embedding.numpy(), query.numpy(), result.hits, title)
+            result.space_map = space_map(embedding.numpy(), query.numpy(), result.hits)
+    return result
+
+
+def _drawn(result: SearchResult, draw: Callable[[SpaceMap], np.ndarray | None]) -> SearchResult:
+    """The map drawn outside the model call (``draw`` may send it to a worker process, or
+    return None: no map wanted)."""
+    if result.space_map is not None:
+        result.map_picture = draw(result.space_map)
     return result
 
 
@@ -503,12 +527,14 @@ def search_text(
     model: str = "builtin",
     top_k: int = TOP_K,
     picture: bool = True,
+    draw: Callable[[SpaceMap], np.ndarray | None] = map_picture,
 ) -> SearchResult:
-    """The gallery pictures (default: the world's test scenes) nearest a typed description.
-    InputError (one sentence) for an empty, over-long or wholly unknown query."""
+    """The gallery pictures (default: the world's test scenes) nearest a typed description,
+    with their thumbnails and the map when ``picture``. InputError (one sentence) for an empty,
+    over-long or wholly unknown query."""
     words = _words_of(text, "query", required=True)
     CHOICES.get(model)
-    return _search_text(words, gallery, model, _check_top_k(top_k), picture)
+    return _drawn(_search_text(words, gallery, model, _check_top_k(top_k), picture), draw)
 
 
 def _tags_of(model: BuiltinMatching, embedding: torch.Tensor) -> list[tuple[str, float]]:
@@ -560,6 +586,7 @@ def search_picture(
     model: str = "builtin",
     top_k: int = TOP_K,
     picture: bool = True,
+    draw: Callable[[SpaceMap], np.ndarray | None] = map_picture,
 ) -> SearchResult:
     """The gallery pictures nearest an uploaded picture, or, with words, nearest "this picture -
     ``minus`` + ``plus``". InputError (one sentence) for a bad upload or bad words."""
@@ -570,7 +597,8 @@ def search_picture(
     CHOICES.get(model)
     top_k = _check_top_k(top_k)
     image = media.load_image(path)
-    return _search_picture(image, minus_words, plus_words, gallery, model, top_k, picture)
+    found = _search_picture(image, minus_words, plus_words, gallery, model, top_k, picture)
+    return _drawn(found, draw)
 
 
 @dataclass

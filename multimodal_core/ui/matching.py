@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from multimodal_core import registry, viz
+from multimodal_core import registry, viz, workers
 from multimodal_core.settings import get_settings
 from multimodal_core.tasks import matching
 from multimodal_core.ui.common import (
@@ -60,13 +60,25 @@ def _shown(picture: Any) -> Any:
     return viz.enlarge(picture, SHOWN_SIDE)
 
 
+def _draw_map(space: matching.SpaceMap):
+    return workers.run(matching.map_picture, space)  # matplotlib: off the GIL
+
+
+def _no_map(space: matching.SpaceMap) -> None:
+    """The columns that compare two models show no map."""
+
+
 def _searched(
     by: str, text: str, picture: str | None, minus: str, plus: str,
-    gallery: matching.Gallery | None, model: str,
+    gallery: matching.Gallery | None, model: str, draw: Any = _draw_map,
 ) -> matching.SearchResult:  # fmt: skip
     if by == "picture":
-        return matching.search_picture(picture, minus, plus, gallery, model)
-    return matching.search_text(text, gallery, model)
+        return matching.search_picture(picture, minus, plus, gallery, model, draw=draw)
+    return matching.search_text(text, gallery, model, draw=draw)
+
+
+def _compared(*values: Any) -> matching.SearchResult:
+    return _searched(*values, draw=_no_map)
 
 
 def _summary(result: matching.SearchResult) -> Summary:
@@ -222,7 +234,7 @@ def build_tab() -> None:
             concurrency_id=MODEL_QUEUE, **visibility,
         )  # fmt: skip
         side_by_side.follow(
-            searched, _searched, _summary, [by, text, picture, minus, plus, gallery], model,
+            searched, _compared, _summary, [by, text, picture, minus, plus, gallery], model,
             "comparing the searches",
         )  # fmt: skip
     cleared_first(
