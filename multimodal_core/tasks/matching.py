@@ -629,7 +629,7 @@ class TagsResult:
 @hub.gpu
 def _tags(image: np.ndarray) -> TagsResult:
     model: BuiltinMatching = hub.get(BUILTIN)
-    embedding = model.embed_pictures(_square(image, model.side)[None])[0]
+    embedding = model.embed_image(image)
     config = model.space.model.config
     background = None
     if config.background_names:
