@@ -81,7 +81,7 @@ def tiny_checkpoints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     torch.manual_seed(0)
     models = {
         "captioning": ShowAttendTell(ShowAttendTellConfig(**shared, attention_dim=8)),
-        "show_and_tell": ShowAndTell(ShowAndTellConfig(**shared, image_grid=2, image_dim=16)),
+        "show_and_tell": ShowAndTell(ShowAndTellConfig(**shared, image_dim=16)),
     }
     for folder, model in models.items():
         model.save_pretrained(tmp_path / folder)

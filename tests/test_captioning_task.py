@@ -55,7 +55,7 @@ def tiny_show_and_tell(tiny_checkpoint: Path) -> Iterator[Path]:
     vocab = Vocabulary.from_pretrained(tiny_checkpoint)
     config = ShowAndTellConfig(
         vocab_size=len(vocab), image_size=32, encoder_channels=(4, 8), encoder_dim=8,
-        embed_dim=8, decoder_dim=16, max_length=6, image_grid=2, image_dim=16,
+        embed_dim=8, decoder_dim=16, max_length=6, image_dim=16,
     )  # fmt: skip
     folder = tiny_checkpoint.parent / "show_and_tell"
     ShowAndTell(config).save_pretrained(folder)

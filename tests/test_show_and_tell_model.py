@@ -19,7 +19,7 @@ CAPTIONS = torch.tensor([[1, 4, 5, 6, 2], [1, 7, 2, 0, 0], [1, 8, 9, 2, 0]])
 def tiny_config(**overrides: object) -> ShowAndTellConfig:
     values = dict(
         vocab_size=11, image_size=32, encoder_channels=(4, 8), encoder_dim=8, embed_dim=8,
-        decoder_dim=16, max_length=6, image_channels=4, image_grid=2, image_dim=16,
+        decoder_dim=16, max_length=6, image_dim=16,
     )  # fmt: skip
     values.update(overrides)
     return ShowAndTellConfig(**values)
@@ -45,6 +45,39 @@ def test_forward_shapes_no_nans_and_every_parameter_learns() -> None:
     assert missing == []
     with pytest.raises(ValueError, match="region_classes"):
         ShowAndTell(tiny_config())(images, CAPTIONS, labels)
+
+
+def test_a_frozen_encoder_gets_no_gradient_and_keeps_its_statistics() -> None:
+    torch.manual_seed(2)
+    model = ShowAndTell(tiny_config(freeze_encoder=True)).train()
+    before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    assert model.training and not model.encoder.training and model.dropout.training
+    model(torch.rand(3, 3, 32, 32), CAPTIONS).loss.backward()
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert model.image_vector.weight.grad.abs().sum() > 0  # the image pathway still learns
+    after = model.encoder.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm statistics too
+
+
+def test_the_image_vector_sees_a_small_object_through_the_maximum() -> None:
+    """A bright patch in one corner (one region of the grid) must move the image vector more
+    than a mean over the whole grid alone would let it: the maximum carries it."""
+    torch.manual_seed(3)
+    model = ShowAndTell(tiny_config()).eval()
+    plain = torch.full((1, 3, 32, 32), 0.5)
+    spotted = plain.clone()
+    spotted[:, :, :8, :8] = 1.0
+    with torch.no_grad():
+        memory = model.encode(torch.cat([plain, spotted]))
+        vectors = model.image_vectors(memory)
+        pooled = model.image_norm(
+            torch.cat([memory.features.amax(1), memory.features.mean(1)], dim=1)
+        )
+    assert not torch.allclose(vectors[0], vectors[1])
+    d = model.config.encoder_dim
+    max_shift = (pooled[1, :d] - pooled[0, :d]).abs().mean()
+    mean_shift = (pooled[1, d:] - pooled[0, d:]).abs().mean()
+    assert max_shift > mean_shift
 
 
 def test_teacher_forcing_equals_stepping_and_the_image_is_read_once() -> None:
@@ -151,7 +184,7 @@ def test_beams_are_sorted_with_a_one_column_attention() -> None:
         ({"dropout": 1.0}, "dropout"),
         ({"end_id": 1}, "distinct"),
         ({"decoder_dim": 0}, "positive"),
-        ({"image_grid": 3}, "divide"),
+        ({"freeze_encoder": True, "region_classes": 3}, "frozen encoder"),
         ({"image_dim": 0}, "positive"),
     ],
 )

@@ -5,20 +5,23 @@ Implements Vinyals et al. 2015, "Show and Tell: A Neural Image Caption Generator
 CNN encoder (its :class:`~multimodal_core.models.show_attend_tell.Encoder`, coordinate channels
 included) and the same vocabulary, but the decoder never looks at the picture again.
 
-**The image enters once, as the LSTM's initial state**: the 12 x 12 grid of region features is
-reduced to a few channels, average-pooled to a coarse grid and flattened into one fully connected
-layer (the fully connected top of a VGG-style CNN, which keeps where things are, unlike a global
-average), and h0, c0 come from that one vector, linearly (see :meth:`ShowAndTell.init_state`,
+**The image enters once, as the LSTM's initial state**: the maximum and the mean of the 12 x 12
+region features over the picture, normalised, go through one fully connected layer (512, ReLU)
+into the one image vector, and h0, c0 come from it, linearly (see :meth:`ShowAndTell.init_state`,
 which computes them); every later step reads only the previous word. The output is the paper's
-p_{t+1} = softmax(W h_t) (no deep output layer).
+p_{t+1} = softmax(W h_t) (no deep output layer). The maximum is what names the objects: an object
+covers a few regions of 144, so a mean (the paper's global average pool) or an average-pooled
+coarse grid mostly carries the background; trained with either, the model learned the
+background and not the objects.
 
-What differs from the paper, and why: the paper feeds the vector as the first input x_{-1}
-instead of as the state; a first training of that form here (the mean region feature fed as
-x_{-1}) never learned to name the objects in an hour, and the initial state makes the two models
-differ by attention alone. The encoder is trained from scratch (nothing can be
-downloaded here) with the same optional training-only region head as the attention model
-(``region_classes > 0``), so both encoders get the same training signal and the comparison
-isolates the decoder; the paper's ensembles and scheduled choices are not used.
+The paper's CNN is pretrained and fixed at first; here the pretrained CNN is the attention
+model's trained encoder, loaded by ``multimodal_core.train.show_and_tell`` and kept frozen
+(``freeze_encoder``), so the two models differ by attention alone. What else differs from the
+paper, and why: the vector sets the initial state instead of being fed as the first input x_{-1}
+(a first training of that form here never learned to name the objects in an hour, and the
+attention model also starts from a state made of the picture); the paper's ensembles and
+scheduled choices are not used. Trained from scratch instead (``freeze_encoder`` off), the
+encoder takes the attention model's training-only region head (``region_classes > 0``).
 
 The step API (``encode``, ``init_state``, ``step``, :class:`StepOutput`) is the one
 ``multimodal_core.decoding`` drives for the attention model, so greedy and beam search serve this
@@ -62,11 +65,9 @@ class ShowAndTellConfig(ConfigMixin):
         decoder_dim (int, defaults to 256): LSTM hidden size.
         dropout (float, defaults to 0.1): dropout before the output layer.
         max_length (int, defaults to 40): default decoding limit in tokens, <end> included.
-        image_channels (int, defaults to 32): channels each region feature is reduced to before
-            the grid is flattened (keeps the fully connected layer small).
-        image_grid (int, defaults to 6): side of the coarse grid the region grid is average-pooled
-            to; it must divide the region grid's side.
         image_dim (int, defaults to 512): size of the one image vector.
+        freeze_encoder (bool, defaults to False): keep the encoder as loaded (no gradient, its
+            batch-norm statistics fixed), the paper's pretrained CNN.
         region_classes (int, defaults to 0): when > 0, a training-only linear head on the region
             features predicts the class under each region (0 = background).
         region_loss_weight (float, defaults to 1.0): weight of that auxiliary loss.
@@ -84,9 +85,8 @@ class ShowAndTellConfig(ConfigMixin):
     decoder_dim: int = 256
     dropout: float = 0.1
     max_length: int = 40
-    image_channels: int = 32
-    image_grid: int = 6
     image_dim: int = 512
+    freeze_encoder: bool = False
     region_classes: int = 0
     region_loss_weight: float = 1.0
 
@@ -102,8 +102,6 @@ class ShowAndTellConfig(ConfigMixin):
             self.encoder_dim,
             self.embed_dim,
             self.decoder_dim,
-            self.image_channels,
-            self.image_grid,
             self.image_dim,
         )
         if not self.encoder_channels or min(sizes) <= 0 or self.max_length <= 0:
@@ -112,19 +110,16 @@ class ShowAndTellConfig(ConfigMixin):
             raise ValueError(
                 f"image_size ({self.image_size}) must be divisible by 2 ** len(encoder_channels)"
             )
-        if self.grid_size % self.image_grid != 0:
-            raise ValueError(
-                f"image_grid ({self.image_grid}) must divide the region grid's side "
-                f"({self.grid_size})"
-            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.region_classes < 0 or self.region_loss_weight < 0:
             raise ValueError("region_classes and region_loss_weight must be >= 0")
+        if self.freeze_encoder and self.region_classes:
+            raise ValueError("a frozen encoder learns nothing from a region head: region_classes 0")
 
     @property
     def grid_size(self) -> int:
-        """Side of the encoder's region grid (flattened into one vector here)."""
+        """Side of the encoder's region grid (pooled into one vector here)."""
         return self.image_size // 2 ** len(self.encoder_channels)
 
 
@@ -157,12 +152,13 @@ class ShowAndTell(PretrainedModel):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)  # type: ignore[arg-type]  # reads the shared fields only
-        self.reduce = nn.Linear(config.encoder_dim, config.image_channels)  # a 1x1 convolution
-        flat = config.image_channels * config.image_grid**2
-        # The region features grow large under the region head's loss; unnormalised they
-        # saturate the tanh of h0, c0 and no gradient reaches the image (seen in training).
-        self.image_norm = nn.LayerNorm(flat)
-        self.image_vector = nn.Linear(flat, config.image_dim)  # the CNN's fully connected top
+        if config.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        pooled = 2 * config.encoder_dim  # the maximum and the mean over the regions
+        # Region features are large (trained under a classification loss); unnormalised they
+        # saturate h0, c0 and no gradient reaches the image (seen in training).
+        self.image_norm = nn.LayerNorm(pooled)
+        self.image_vector = nn.Linear(pooled, config.image_dim)  # the CNN's fully connected top
         self.init_h = nn.Linear(config.image_dim, config.decoder_dim)
         self.init_c = nn.Linear(config.image_dim, config.decoder_dim)
         self.embedding = nn.Embedding(
@@ -175,6 +171,14 @@ class ShowAndTell(PretrainedModel):
             nn.Linear(config.encoder_dim, config.region_classes) if config.region_classes else None
         )
 
+    def train(self, mode: bool = True) -> ShowAndTell:
+        """As ``nn.Module.train``, but a frozen encoder stays in evaluation mode, so training
+        does not move its batch-norm statistics away from the ones it was trained with."""
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.encoder.eval()
+        return self
+
     # ----- the public step API used by multimodal_core.decoding -----
 
     def encode(self, images: torch.Tensor) -> ImageMemory:
@@ -183,11 +187,9 @@ class ShowAndTell(PretrainedModel):
 
     def image_vectors(self, memory: ImageMemory) -> torch.Tensor:
         """The one vector per row (R, image_dim) that is all the decoder learns of its picture."""
-        g = self.config.grid_size
-        reduced = self.reduce(memory.features)  # (R, N, C)
-        grid = reduced.transpose(1, 2).reshape(-1, self.config.image_channels, g, g)
-        pooled = F.adaptive_avg_pool2d(grid, self.config.image_grid)  # (R, C, G, G)
-        return F.relu(self.image_vector(self.image_norm(pooled.flatten(1))))
+        features = memory.features  # (R, N, D)
+        pooled = torch.cat([features.amax(1), features.mean(1)], dim=1)
+        return F.relu(self.image_vector(self.image_norm(pooled)))
 
     def init_state(self, memory: ImageMemory) -> DecoderState:
         """h0, c0 from the image vector, the only time the decoder sees the picture. Linear, with
