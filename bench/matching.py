@@ -100,7 +100,7 @@ def _measure(args: argparse.Namespace) -> dict:
     notes = []
     if index is None:
         notes.append(
-            "faiss-cpu is not installed here (it is not among the requirements): faiss_ms_100k "
+            "faiss-cpu is not installed here (requirements-dev.txt installs it): faiss_ms_100k "
             "is null, so the plain matrix product has nothing to be compared with"
         )
     search_100k = statistics.median(search_ms)
