@@ -75,6 +75,17 @@ def _outline(region: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     return inner, outer
 
 
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, 2): the first two principal components, scaled to at most 1, where a map
+    of vectors (words, pictures, a query) places its points."""
+    centred = vectors - vectors.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T
+    if xy.shape[1] < 2:
+        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
+    return xy / max(float(np.abs(xy).max()), 1e-9)
+
+
 def overlay_heatmap(
     image: np.ndarray,
     heat: np.ndarray | torch.Tensor,

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from multimodal_core import hub, media
+from multimodal_core import hub, media, viz
 from multimodal_core.backends.matching import ClipSpace, load_clip
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
@@ -408,16 +408,6 @@ class SearchResult:
         }
 
 
-def pca_2d(vectors: np.ndarray) -> np.ndarray:
-    """(n, d) -> (n, 2): the first two principal components, scaled to at most 1."""
-    centred = vectors - vectors.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T
-    if xy.shape[1] < 2:
-        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    return xy / max(float(np.abs(xy).max()), 1e-9)
-
-
 @dataclass(frozen=True)
 class SpaceMap:
     """The gallery and the query on their first two principal components (of the gallery and
@@ -431,7 +421,7 @@ class SpaceMap:
 def space_map(gallery: np.ndarray, query: np.ndarray, hits: list[Hit]) -> SpaceMap:
     """The map of (N, E) gallery and (E,) query embeddings."""
     title = f"{len(gallery)} gallery pictures and the query: first two principal components"
-    xy = pca_2d(np.concatenate([gallery, query[None]]))
+    xy = viz.pca_2d(np.concatenate([gallery, query[None]]))
     return SpaceMap(xy, [(h.index, h.rank) for h in hits], title)
 
 

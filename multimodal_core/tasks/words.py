@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from multimodal_core import hub
+from multimodal_core import hub, viz
 from multimodal_core.backends import shared
 from multimodal_core.choices import ModelChoice, ModelChoices
 from multimodal_core.errors import InputError, ModelUnavailableError
@@ -258,16 +258,6 @@ def _analogy_lines(terms: list[tuple[int, str]], answer: str | None) -> list[tup
     return [(b, a), (c, answer)]
 
 
-def pca_2d(vectors: np.ndarray) -> np.ndarray:
-    """(n, d) -> (n, 2): the first two principal components, scaled to at most 1."""
-    centred = vectors - vectors.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    xy = centred @ vt[:2].T
-    if xy.shape[1] < 2:
-        xy = np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))
-    return xy / max(float(np.abs(xy).max()), 1e-9)
-
-
 def map_picture(
     words: list[str], xy: np.ndarray, lines: list[tuple[str, str]], title: str
 ) -> np.ndarray:
@@ -331,7 +321,7 @@ def _explore(
     if left_out:
         result.notes.append(unknown_sentence(left_out, space) + " They are left off the map.")
     if len(shown) >= 2:
-        xy = pca_2d(space.vectors(shown).numpy())
+        xy = viz.pca_2d(space.vectors(shown).numpy())
         result.map_words, result.map_xy = shown, [(float(x), float(y)) for x, y in xy]
         if picture:
             lines = _analogy_lines(terms, answers[0][0] if answers else None)
