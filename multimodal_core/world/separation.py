@@ -40,9 +40,11 @@ def separation_scene(
     seconds: float = 2.0,
     sample_rate: int = 16_000,
     size: int = 128,
+    distractors: tuple[int, int] = (0, 2),
     held_out_ok: bool = False,
 ) -> SeparationScene:
-    """The ``index``-th scene of ``split`` with exactly ``n_sources`` sounding objects."""
+    """The ``index``-th scene of ``split`` with exactly ``n_sources`` sounding objects and
+    ``distractors`` (an inclusive range) silent ones."""
     if n_sources < 1:
         raise ValueError(f"n_sources must be positive, got {n_sources}")
     s = scene_in_split(
@@ -52,7 +54,7 @@ def separation_scene(
         size=size,
         classes=SOUNDING_CLASSES,
         n_objects=(n_sources, n_sources),
-        distractors=(0, 2),
+        distractors=distractors,
         repeat_probability=0.0,
     )
     sources = [o for o in s.objects if get_class(o.name).sound is not None]
