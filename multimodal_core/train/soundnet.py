@@ -34,24 +34,11 @@ from multimodal_core.train import scaffold
 from multimodal_core.world import clips as world_clips
 from multimodal_core.world.catalogue import CLASS_NAMES, SOUNDING_CLASSES
 from multimodal_core.world.datasets import image_tensor
-from multimodal_core.world.separation import SeparationScene, separation_scene
+from multimodal_core.world.separation import SeparationScene
 from multimodal_core.world.sounds import pink_noise
+from multimodal_core.world.videos import MAX_SOURCES, video
 
 logger = logging.getLogger(__name__)
-
-MAX_SOURCES = 3
-SOURCE_CYCLE = (1, 1, 1, 2, 2, 3)
-"""Sounding objects of the i-th video: ``SOURCE_CYCLE[i % 6]`` (half the videos hold one)."""
-SILENT_OBJECTS = (0, 1)  # silent objects per picture, an inclusive range
-VIDEO_SIZE = 64  # the teacher's resolution
-
-
-def video(split: str, index: int, seconds: float, sample_rate: int) -> SeparationScene:
-    """The ``index``-th video of ``split``: a picture and each sounding object's own clip."""
-    return separation_scene(
-        split, index, SOURCE_CYCLE[index % len(SOURCE_CYCLE)], seconds=seconds,
-        sample_rate=sample_rate, size=VIDEO_SIZE, distractors=SILENT_OBJECTS,
-    )  # fmt: skip
 
 
 @dataclass
@@ -108,7 +95,10 @@ class VideoBuffer:
         self.next_index = first  # the next training video to render
 
     def add(self, n: int, teacher: WorldClassifier, args: TrainArgs, sample_rate: int) -> None:
-        items = [video("train", self.next_index + i, args.seconds, sample_rate) for i in range(n)]
+        items = [
+            video("train", self.next_index + i, seconds=args.seconds, sample_rate=sample_rate)
+            for i in range(n)
+        ]
         says = teacher_says(teacher, items)
         for item, say in zip(items, says, strict=True):
             k = len(item.clips)
@@ -153,7 +143,7 @@ class ValidationSet:
 def validation_set(
     teacher: WorldClassifier, n: int, seconds: float, sample_rate: int
 ) -> ValidationSet:
-    items = [video("validation", i, seconds, sample_rate) for i in range(n)]
+    items = [video("validation", i, seconds=seconds, sample_rate=sample_rate) for i in range(n)]
     tracks = torch.stack([torch.from_numpy(item.mixture) for item in items])
     single = [row for row, item in enumerate(items) if len(item.sources) == 1]
     labels = [CLASS_NAMES.index(items[row].sources[0].name) for row in single]
