@@ -153,7 +153,12 @@ def clicks(rng: np.random.Generator) -> np.ndarray:
 def music(rng: np.random.Generator, programs: tuple[int, ...]) -> np.ndarray:
     """A phrase in a random scale played by one of ``programs`` through the world's SoundFont."""
     program = int(programs[int(rng.integers(len(programs)))])
-    seconds = _seconds(rng)
+    return phrase(rng, program, _seconds(rng))
+
+
+def phrase(rng: np.random.Generator, program: int, seconds: float) -> np.ndarray:
+    """``seconds`` of a melody in a random scale played by General MIDI ``program`` (SoundNet's
+    transfer test learns instruments the world never plays from a few such clips)."""
     events = sounds.melody(rng, list(range(48, 85)), seconds)
     return sounds.synthesizer(SAMPLE_RATE).render(program, False, events, seconds)
 
