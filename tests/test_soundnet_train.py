@@ -99,3 +99,39 @@ def test_the_shipped_examples_are_what_write_examples_writes(tmp_path: Path) -> 
     for entry in shipped:
         assert entry["sounding"] and set(entry["sounding"]) <= set(SOUNDING_CLASSES)
         assert (REPO / "examples" / "soundnet" / entry["audio"]).is_file()
+
+
+def test_sound_to_space_gives_unit_vectors_and_its_loss_prefers_the_true_pictures() -> None:
+    from multimodal_core.models.soundnet import SoundToSpace, SoundToSpaceConfig
+
+    torch.manual_seed(0)
+    model = SoundToSpace(SoundToSpaceConfig(in_dim=12, embed_dim=6, hidden=16))
+    pool5 = torch.randn(8, 12)
+    out = model(pool5)
+    assert out.shape == (8, 6) and torch.allclose(out.norm(dim=1), torch.ones(8), atol=1e-5)
+    own = out.detach()  # pictures exactly where the sounds land: the loss is near its minimum
+    assert model.loss(pool5, own) < model.loss(pool5, own.roll(1, dims=0))
+
+
+def test_sound_search_training_writes_a_projection_into_the_spaces_dimension(
+    tmp_path: Path,
+) -> None:
+    from multimodal_core.models.joint_embedding import JointEmbedding
+    from multimodal_core.models.soundnet import SoundNetConfig, SoundToSpace
+    from multimodal_core.train import sound_search
+
+    SoundNet(SoundNetConfig(class_names=CLASS_NAMES)).save_pretrained(tmp_path / "student")
+    threads = torch.get_num_threads()
+    try:
+        args = sound_search.TrainArgs(
+            out=tmp_path / "out", run_dir=None, student=tmp_path / "student", videos=24,
+            val_videos=12, steps=4, batch_size=8, val_every=2,
+        )  # fmt: skip
+        result = sound_search.train(args)
+    finally:
+        torch.set_num_threads(threads)
+    assert 0.0 <= result["validation"]["r1_s2i"] <= 1.0 and result["step"] in (2, 4)
+    projection = SoundToSpace.from_pretrained(tmp_path / "out")
+    space = JointEmbedding.from_pretrained(REPO / "checkpoints" / "matching")
+    assert projection.config.embed_dim == space.config.embed_dim
+    assert projection.config.in_dim == SoundNetConfig(class_names=CLASS_NAMES).pool5_dim

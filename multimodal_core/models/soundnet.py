@@ -146,3 +146,51 @@ class SoundNet(PretrainedModel):
         if teacher is not None:
             out.loss = F.kl_div(F.log_softmax(logits, dim=1), teacher, reduction="batchmean")
         return out
+
+
+@dataclass
+class SoundToSpaceConfig(ConfigMixin):
+    """Hyperparameters of :class:`SoundToSpace`.
+
+    Args:
+        in_dim (int): size of the student's pool5 vector (:attr:`SoundNetConfig.pool5_dim`).
+        embed_dim (int): size of the joint image-text space it maps into.
+        hidden (int, defaults to 512): the hidden layer's width.
+        temperature (float, defaults to 0.05): the InfoNCE softmax temperature of its training.
+    """
+
+    in_dim: int
+    embed_dim: int
+    hidden: int = 512
+    temperature: float = 0.05
+
+    def __post_init__(self) -> None:
+        if min(self.in_dim, self.embed_dim, self.hidden) <= 0 or self.temperature <= 0:
+            raise ValueError("dimensions and the temperature must be positive")
+
+
+class SoundToSpace(PretrainedModel):
+    """The student's pool5 vector -> a unit vector of the Search tab's joint space, so that a
+    sound queries the same gallery a sentence or a picture does. Trained from picture-sound
+    pairs alone: the picture side is the frozen space's image embedding."""
+
+    config_class = SoundToSpaceConfig
+
+    def __init__(self, config: SoundToSpaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.net = nn.Sequential(
+            nn.LayerNorm(config.in_dim),
+            nn.Linear(config.in_dim, config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(config.hidden, config.embed_dim),
+        )
+
+    def forward(self, pool5: torch.Tensor) -> torch.Tensor:
+        """(B, in_dim) -> (B, embed_dim) unit vectors."""
+        return F.normalize(self.net(pool5), dim=-1)
+
+    def loss(self, pool5: torch.Tensor, picture_embeddings: torch.Tensor) -> torch.Tensor:
+        """InfoNCE from each sound to the pictures of the batch: its own picture is the match."""
+        logits = self(pool5) @ picture_embeddings.T / self.config.temperature
+        return F.cross_entropy(logits, torch.arange(len(pool5), device=pool5.device))
