@@ -61,7 +61,6 @@ GROUPS: tuple[str, ...] = ("Matching", "Translating", "Reasoning", "Tools")
 FAMILIES: tuple[TaskFamily, ...] = (
     TaskFamily("words", "Words", "Matching", evaluated=True),
     TaskFamily("matching", "Search", "Matching", evaluated=True, verb="search"),
-    TaskFamily("soundnet", "Sound to scene", "Matching", evaluated=True, verb="hear"),
     TaskFamily("captioning", "Captioning", "Translating", evaluated=True),
     TaskFamily("text_to_image", "Text to image", "Translating", evaluated=True),
     TaskFamily("voice_to_face", "Voice to face", "Translating", evaluated=True),

@@ -212,6 +212,7 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
     from multimodal_core.models.show_and_tell import ShowAndTell
     from multimodal_core.models.show_attend_tell import ShowAttendTell
     from multimodal_core.models.sound_of_pixels import SoundOfPixels
+    from multimodal_core.models.soundnet import SoundNet
     from multimodal_core.models.speech2face import Speech2Face
     from multimodal_core.models.text_gan import TextGAN
     from multimodal_core.models.vqa import StackedAttentionVQA
@@ -230,6 +231,7 @@ def shipped_classes() -> dict[str, type[PretrainedModel]]:
         "out_of_world_voice": OutOfWorldHead,
         "separation": SoundOfPixels,
         "show_and_tell": ShowAndTell,
+        "soundnet": SoundNet,
         "text_to_image": TextGAN,
         "voice_to_face": Speech2Face,
         "vqa_easyvqa": StackedAttentionVQA,
